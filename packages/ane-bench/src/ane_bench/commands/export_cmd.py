@@ -1,0 +1,93 @@
+"""``ane export ARCH``: write Core ML packages for one or all components."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from ane_core.export import check_variant, export_component, package_name, resolve_components
+from ane_core.plugins import get_architecture
+from ane_core.save import check_target
+from ane_core.targets import DEFAULT_TARGET, parse_precision, parse_target
+
+from ane_bench.reporting import PhasePrinter
+from ane_bench.weights_option import weights_options
+
+
+@click.command("export")
+@click.argument("architecture")
+@click.option("--size", help="Model size, e.g. tiny.en (see `ane list`).")
+@weights_options
+@click.option(
+    "-o",
+    "--output",
+    "output_dir",
+    type=click.Path(path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Directory for the .mlpackage files.",
+)
+@click.option(
+    "--arch",
+    "variant",
+    default="ane",
+    show_default=True,
+    help="ane (Neural Engine layout) or stock (original module).",
+)
+@click.option(
+    "--precision", default="fp16", show_default=True, help="fp16 or fp32 compute and I/O."
+)
+@click.option(
+    "--component", default="all", show_default=True, help="A component (see `ane list`) or all."
+)
+@click.option(
+    "--target",
+    default=DEFAULT_TARGET,
+    show_default=True,
+    help="Minimum deployment target, e.g. macOS13, iOS16.",
+)
+@click.option("--force", is_flag=True, help="Overwrite existing packages.")
+@click.option("--quiet", is_flag=True, help="No progress display.")
+def export_command(
+    architecture,
+    size,
+    checkpoint,
+    seed,
+    output_dir,
+    variant,
+    precision,
+    component,
+    target,
+    force,
+    quiet,
+) -> None:
+    """Export ARCHITECTURE to Core ML ML programs for the Neural Engine."""
+    arch = get_architecture(architecture)
+    if size is None:
+        size = arch.default_size()
+    # Validate everything cheap before loading gigabytes of weights.
+    prec = parse_precision(precision)
+    target_pair = parse_target(target, precision=prec)
+    check_variant(arch, variant)
+    components = resolve_components(arch, component)
+    for name in components:
+        check_target(output_dir / package_name(arch.name, size, name, variant, prec), force=force)
+    reporter = PhasePrinter(enabled=not quiet)
+    weights = arch.load_weights(size, checkpoint, seed=seed)
+    click.echo(f"weights: {weights.source}", err=True)
+    for name in components:
+        result = export_component(
+            arch,
+            size=size,
+            component=name,
+            variant=variant,
+            weights=weights,
+            precision=prec,
+            target=target_pair,
+            output_dir=output_dir,
+            force=force,
+            reporter=reporter,
+        )
+        total = sum(result.timings.values())
+        ops = sum(result.op_counts.values())
+        click.echo(f"{result.path}  ({total:.1f} s, {ops} ops, {result.cast_count} cast)")

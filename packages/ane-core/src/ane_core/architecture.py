@@ -1,0 +1,109 @@
+"""What an architecture plugin provides: the :class:`Architecture` interface.
+
+Why an object and not more hooks: the CLI and the conversion pipeline need the same handful
+of answers for every architecture (which sizes, which components, how to load weights, how
+to build the stock and the ANE module, which inputs to trace with). Grouping them on one
+registered object keeps the hook surface to a single ``register_architectures`` hook and
+lets ane-core and ane-bench stay ignorant of any particular model.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import torch
+
+VARIANTS: tuple[str, ...] = ("ane", "stock")
+"""``ane``: rewritten for the Neural Engine; ``stock``: the original module, for comparison."""
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One model input or output as Core ML will see it.
+
+    ``kind`` "float" tensors follow the export precision (float16 in an FP16 model, so no
+    cast is inserted at the model's edge); "int" tensors are int32.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    description: str
+    kind: Literal["float", "int"] = "float"
+
+
+@dataclass
+class ExportableModel:
+    """A built component, ready to trace: module, example inputs and I/O descriptions."""
+
+    module: torch.nn.Module
+    inputs: Sequence[TensorSpec]
+    outputs: Sequence[TensorSpec]
+    example_inputs: tuple[torch.Tensor, ...]
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.inputs) != len(self.example_inputs):
+            raise ValueError(
+                f"{len(self.inputs)} input specs but {len(self.example_inputs)} example inputs"
+            )
+
+
+@runtime_checkable
+class WeightsInfo(Protocol):
+    """Where loaded weights came from; recorded in every exported model's metadata."""
+
+    source: str
+    checkpoint_path: str | None
+    sha256: str | None
+
+
+class Architecture(ABC):
+    """An architecture plugin's entry: subclass it and register an instance.
+
+    Subclasses set :attr:`name` and :attr:`description` and implement the abstract methods.
+    ``weights`` objects are the plugin's own; ane-core only reads the :class:`WeightsInfo`
+    attributes from them.
+    """
+
+    name: str
+    description: str = ""
+    variants: tuple[str, ...] = VARIANTS
+
+    @abstractmethod
+    def sizes(self) -> Sequence[str]:
+        """Size names users can pass to ``--size`` (empty if sizes come from the checkpoint)."""
+
+    @abstractmethod
+    def components(self) -> Sequence[str]:
+        """Separately exported parts (for Whisper: encoder, decoder); ``all`` means every one."""
+
+    def default_size(self) -> str | None:
+        """The size used when ``--size`` is not given; ``None`` makes ``--size`` required."""
+        return None
+
+    @abstractmethod
+    def load_weights(self, size: str | None, checkpoint: str | None, seed: int = 0) -> WeightsInfo:
+        """Load weights for ``size`` from ``checkpoint`` (a path, ``"random"``, or ``None``
+        for the architecture's default source). Raise :class:`ane_core.errors.AneError` with a
+        one-line message for anything the user can fix."""
+
+    @abstractmethod
+    def build(self, component: str, variant: str, weights: Any, **options: Any) -> ExportableModel:
+        """Build ``component`` in ``variant`` (one of :attr:`variants`) from loaded weights."""
+
+    def reference(self, component: str, weights: Any, **options: Any) -> ExportableModel:
+        """The model that parity checks compare against: by default the stock build."""
+        return self.build(component, "stock", weights, **options)
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-ready summary for ``ane list``."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "sizes": list(self.sizes()),
+            "components": list(self.components()),
+            "variants": list(self.variants),
+        }

@@ -1,0 +1,33 @@
+"""User-facing errors.
+
+Why: every command must fail with one clear line (what is wrong, what to do) and a
+non-zero exit code, never a traceback from deep inside coremltools. Code that detects
+bad input raises :class:`AneError`; the CLI prints ``str(error)`` and exits with
+``error.exit_code``. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class AneError(Exception):
+    """A problem the user can fix. The message names the problem and the fix, on one line."""
+
+    exit_code: int = 2
+
+    def __init__(self, problem: str, fix: str | None = None) -> None:
+        message = problem if fix is None else f"{problem} {fix}"
+        super().__init__(" ".join(message.split()))
+        self.problem = problem
+        self.fix = fix
+
+
+class UsageError(AneError):
+    """Bad option values or combinations (unknown architecture, size, target...)."""
+
+
+class WeightsError(AneError):
+    """A weight source that cannot be read: missing, truncated, unsafe or mismatched."""
+
+
+class OutputError(AneError):
+    """The output location cannot be written, or already holds the target."""

@@ -1,0 +1,19 @@
+"""Fixtures: the toy plugin, registered in-process for one test at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from toy_architecture import ToyPlugin
+
+from ane_core import plugins
+
+
+@pytest.fixture
+def toy_plugin() -> Iterator[ToyPlugin]:
+    """Register the toy plugin for one test, and remove it afterwards."""
+    plugin = ToyPlugin()
+    plugins.register_plugin(plugin, name="toy-test")
+    yield plugin
+    plugins.unregister_plugin("toy-test")

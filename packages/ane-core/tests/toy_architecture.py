@@ -1,0 +1,105 @@
+"""A toy two-layer transformer architecture: ane-core is tested with no real plugin installed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ane_core import hookimpl
+from ane_core.architecture import Architecture, ExportableModel, TensorSpec
+from ane_core.layers import LayerNormANE, LinearConv2d, MultiHeadAttentionANE
+
+WIDTH, HEADS, SEQ = 64, 4, 32
+
+
+class StockBlock(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ln = nn.LayerNorm(WIDTH)
+        self.query, self.key, self.value, self.out = (nn.Linear(WIDTH, WIDTH) for _ in range(4))
+        self.fc = nn.Linear(WIDTH, WIDTH)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.ln(x)
+        q, k, v = (
+            p(h).unflatten(-1, (HEADS, -1)).transpose(1, 2)
+            for p in (self.query, self.key, self.value)
+        )
+        a = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+        x = x + self.out(a.transpose(1, 2).flatten(2))
+        return x + self.fc(torch.relu(x))
+
+
+class AneBlock(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ln = LayerNormANE(WIDTH)
+        self.attn = MultiHeadAttentionANE(WIDTH, HEADS)
+        self.fc = LinearConv2d(WIDTH, WIDTH)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln(x))
+        return x + self.fc(torch.relu(x))
+
+
+def _to_ane_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    renamed = {}
+    for key, value in state.items():
+        for proj in ("query", "key", "value", "out"):
+            key = key.replace(f".{proj}.", f".attn.{proj}.")
+        renamed[key] = value
+    return renamed
+
+
+@dataclass
+class ToyWeights:
+    state: dict[str, torch.Tensor]
+    source: str
+    checkpoint_path: str | None = None
+    sha256: str | None = None
+
+
+class ToyArchitecture(Architecture):
+    name = "toy"
+    description = "two-layer toy transformer (tests only)"
+
+    def sizes(self):
+        return ("small",)
+
+    def components(self):
+        return ("encoder",)
+
+    def default_size(self):
+        return "small"
+
+    def load_weights(self, size, checkpoint, seed=0):
+        torch.manual_seed(seed)
+        stock = nn.Sequential(StockBlock(), StockBlock())
+        for p in stock.parameters():
+            nn.init.normal_(p, std=0.2)
+        return ToyWeights(state=stock.state_dict(), source=f"random(seed={seed})")
+
+    def build(self, component, variant, weights, **options):
+        if variant == "ane":
+            module = nn.Sequential(AneBlock(), AneBlock())
+            module.load_state_dict(_to_ane_names(weights.state))
+            shape = (1, WIDTH, 1, SEQ)
+        else:
+            module = nn.Sequential(StockBlock(), StockBlock())
+            module.load_state_dict(weights.state)
+            shape = (1, SEQ, WIDTH)
+        example = torch.randn(shape, generator=torch.Generator().manual_seed(1))
+        return ExportableModel(
+            module=module.eval(),
+            inputs=[TensorSpec("x", shape, "toy input")],
+            outputs=[TensorSpec("y", shape, "toy output")],
+            example_inputs=(example,),
+        )
+
+
+class ToyPlugin:
+    @hookimpl
+    def register_architectures(self, register):
+        register(ToyArchitecture())

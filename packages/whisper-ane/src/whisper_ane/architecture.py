@@ -1,0 +1,109 @@
+"""The ``whisper`` architecture: what the plugin registers with ane-core."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+import whisper.model
+from ane_core.architecture import Architecture, ExportableModel, TensorSpec
+from ane_core.errors import UsageError
+
+from whisper_ane.encoder import AudioEncoderANE
+from whisper_ane.weights import SIZES
+from whisper_ane.weights.source import LoadedWeights, load_weights
+
+N_SAMPLES_FRAMES = 3000
+"""Mel frames in one 30 s window (whisper.audio.N_FRAMES)."""
+
+
+def component_state(weights: LoadedWeights, prefix: str) -> dict[str, torch.Tensor]:
+    """The part of a whisper state dict under ``prefix`` (e.g. ``encoder.``), prefix removed."""
+    return {k[len(prefix) :]: v for k, v in weights.state_dict.items() if k.startswith(prefix)}
+
+
+def materialize(factory: Callable[[], torch.nn.Module], state: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """Build a module on the meta device and adopt ``state``'s tensors without copying them.
+
+    Why: a medium or large checkpoint is gigabytes; initialising random parameters and then
+    copying the checkpoint into them would double peak memory and waste seconds.
+    """
+    with torch.device("meta"):
+        module = factory()
+    module.load_state_dict(state, strict=True, assign=True)
+    return module.eval()
+
+
+def example_mel(n_mels: int, *, channels_first: bool, seed: int = 0) -> torch.Tensor:
+    """A deterministic log-mel-like tensor in Whisper's value range, for tracing."""
+    generator = torch.Generator().manual_seed(seed)
+    mel = torch.rand(1, n_mels, N_SAMPLES_FRAMES, generator=generator) * 2.0 - 1.0
+    return mel.unsqueeze(2) if channels_first else mel
+
+
+def build_encoder(variant: str, weights: LoadedWeights) -> ExportableModel:
+    """Stock ``whisper.model.AudioEncoder`` or :class:`AudioEncoderANE` with the same weights."""
+    d = weights.dims
+    state = component_state(weights, "encoder.")
+    shape_info = {
+        "n_mels": str(d.n_mels),
+        "n_audio_ctx": str(d.n_audio_ctx),
+        "n_audio_state": str(d.n_audio_state),
+        "n_audio_head": str(d.n_audio_head),
+        "n_audio_layer": str(d.n_audio_layer),
+    }
+    if variant == "ane":
+        module = materialize(
+            lambda: AudioEncoderANE(d.n_mels, d.n_audio_ctx, d.n_audio_state, d.n_audio_head, d.n_audio_layer),
+            state,
+        )
+        mel_shape: tuple[int, ...] = (1, d.n_mels, 1, N_SAMPLES_FRAMES)
+        out_shape: tuple[int, ...] = (1, d.n_audio_state, 1, d.n_audio_ctx)
+        layout = "channels-first (batch, channels, 1, frames)"
+    else:
+        module = materialize(
+            lambda: whisper.model.AudioEncoder(d.n_mels, d.n_audio_ctx, d.n_audio_state, d.n_audio_head, d.n_audio_layer),
+            state,
+        )
+        mel_shape = (1, d.n_mels, N_SAMPLES_FRAMES)
+        out_shape = (1, d.n_audio_ctx, d.n_audio_state)
+        layout = "sequence-first (batch, frames, channels)"
+    return ExportableModel(
+        module=module,
+        inputs=[TensorSpec("mel", mel_shape, f"log-mel spectrogram of one 30 s window, {mel_shape}")],
+        outputs=[TensorSpec("encoder_output", out_shape, f"audio features, {layout}, {out_shape}")],
+        example_inputs=(example_mel(d.n_mels, channels_first=variant == "ane"),),
+        metadata=shape_info,
+    )
+
+
+class WhisperArchitecture(Architecture):
+    """OpenAI Whisper: stock and ANE-optimised audio encoder (the decoder follows)."""
+
+    name = "whisper"
+    description = "OpenAI Whisper speech recognition"
+    metadata_packages = ("whisper-ane", "openai-whisper")
+
+    _builders: dict[str, Callable[[str, LoadedWeights], ExportableModel]] = {
+        "encoder": build_encoder,
+    }
+
+    def sizes(self) -> Sequence[str]:
+        return SIZES
+
+    def components(self) -> Sequence[str]:
+        return tuple(self._builders)
+
+    def load_weights(self, size: str | None, checkpoint: str | None, seed: int = 0) -> LoadedWeights:
+        if size is None:
+            raise UsageError("whisper needs --size.", f"Use one of: {', '.join(SIZES)}.")
+        return load_weights(size, checkpoint, seed=seed)
+
+    def build(self, component: str, variant: str, weights: Any, **options: Any) -> ExportableModel:
+        builder = self._builders.get(component)
+        if builder is None:
+            raise UsageError(
+                f"whisper has no component {component!r}.", f"Use one of: {', '.join(self._builders)}."
+            )
+        return builder(variant, weights)
