@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from toy_architecture import ToyPlugin
 
 from ane_core import plugins
+from ane_core.testing import ToyPlugin
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ import inspect
 from pathlib import Path
 
 import pytest
-from toy_architecture import ToyArchitecture
 
 from ane_core import hookimpl, hookspecs, plugins
 from ane_core.errors import UsageError
+from ane_core.testing import ToyArchitecture
 
 
 def test_toy_plugin_registers_architecture(toy_plugin):
@@ -90,9 +90,12 @@ def test_every_hook_has_docs_and_a_test():
         if hasattr(fn, "ane_spec")
     ]
     assert hooks == ["register_architectures"]
-    tests = "".join(
-        p.read_text() for p in Path(__file__).parent.glob("*.py") if p.name != Path(__file__).name
-    )
+    here = Path(__file__).parent
+    test_plugins = [*here.glob("*.py"), here.parent / "src" / "ane_core" / "testing.py"]
+    here = Path(__file__).parent
+    test_plugins = [p for p in here.glob("*.py") if p.name != Path(__file__).name]
+    test_plugins.append(here.parent / "src" / "ane_core" / "testing.py")
+    tests = "".join(p.read_text() for p in test_plugins)
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     for hook in hooks:
         assert getattr(hookspecs, hook).__doc__

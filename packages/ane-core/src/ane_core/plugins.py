@@ -126,7 +126,9 @@ def collect_architectures() -> Registry:
         try:
             _call_register(plugin, registered.append)
         except Exception as error:
-            problems.append(f"plugin {plugin_name}: register_architectures failed: {_one_line(error)}")
+            problems.append(
+                f"plugin {plugin_name}: register_architectures failed: {_one_line(error)}"
+            )
             continue
         for architecture in registered:
             if not isinstance(architecture, Architecture):
@@ -179,4 +181,3 @@ def register_plugin(plugin: object, name: str | None = None) -> str:
 def unregister_plugin(name: str) -> None:
     """Remove a plugin registered with :func:`register_plugin`."""
     pm.unregister(name=name)
-

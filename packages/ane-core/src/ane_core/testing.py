@@ -1,4 +1,9 @@
-"""A toy two-layer transformer architecture: ane-core is tested with no real plugin installed."""
+"""A toy two-layer transformer architecture for tests of ane itself and of plugins.
+
+Why it ships in the package: ane-core's and ane-bench's suites must run with no real
+architecture plugin installed, and plugin authors can use it to test CLI integration.
+Register it with ``ane_core.plugins.register_plugin(ToyPlugin(), name=...)``.
+"""
 
 from __future__ import annotations
 
