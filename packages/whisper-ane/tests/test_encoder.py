@@ -8,6 +8,7 @@ import whisper
 from ane_core.export import export_component
 from ane_core.metrics import psnr
 from ane_core.targets import Precision, parse_target
+
 from whisper_ane.architecture import WhisperArchitecture
 
 
@@ -20,7 +21,9 @@ def jfk_mel(jfk_audio, tiny_en_weights):
 @pytest.fixture(scope="module")
 def encoders(tiny_en_weights):
     arch = WhisperArchitecture()
-    return arch.build("encoder", "stock", tiny_en_weights), arch.build("encoder", "ane", tiny_en_weights)
+    return arch.build("encoder", "stock", tiny_en_weights), arch.build(
+        "encoder", "ane", tiny_en_weights
+    )
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,96 @@
+"""Read an openai-whisper ``.pt`` checkpoint: ``{"dims": {...}, "model_state_dict": {...}}``.
+
+Why: this is the format ``whisper.load_model`` downloads and fine-tuning scripts save. A
+``.pt`` file is a pickle, and unpickling runs whatever code the file names, so it is only
+ever opened with ``torch.load(..., weights_only=True)``, which accepts tensors and plain
+containers and refuses anything else before it runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+from ane_core.errors import WeightsError
+from whisper.model import ModelDimensions
+
+_FIX = "Pass an openai-whisper .pt checkpoint, a CTranslate2 model directory, or --weights random."
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, streamed (checkpoints can be gigabytes)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(8 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return (text[0] if text else type(error).__name__)[:200]
+
+
+def _load_untrusted(path: Path) -> object:
+    """``torch.load`` with ``weights_only=True``; every failure becomes one clear WeightsError."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head:
+        raise WeightsError(f"checkpoint {path} is empty.", _FIX)
+    if head == b"PK\x03\x04" and not zipfile.is_zipfile(path):
+        raise WeightsError(
+            f"checkpoint {path} is truncated (its zip archive has no end).",
+            "Download or copy it again.",
+        )
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "GLOBAL" in str(e):  # the pickle names a function or class: possibly code
+            raise WeightsError(
+                f"checkpoint {path} was refused: it holds pickled code or objects, not only tensors "
+                "(loaded with weights_only=True, nothing was run).",
+                "Use a checkpoint that holds only tensors, e.g. one saved from model.state_dict().",
+            ) from None
+        raise WeightsError(
+            f"checkpoint {path} is not a PyTorch checkpoint of tensors (weights_only=True cannot read it).",
+            _FIX,
+        ) from None
+    except Exception as e:  # torch raises RuntimeError, EOFError, KeyError... for damaged files
+        raise WeightsError(
+            f"checkpoint {path} cannot be read: truncated or not a PyTorch file ({_first_line(e)}).",
+            _FIX,
+        ) from None
+
+
+def load_openai_checkpoint(path: Path) -> tuple[ModelDimensions, dict[str, torch.Tensor]]:
+    """Dimensions and float32 state dict of an openai-whisper checkpoint file.
+
+    Half-precision tensors are widened one at a time, dropping each original as it goes,
+    so peak memory stays near the float32 model size.
+    """
+    checkpoint = _load_untrusted(path)
+    if not (
+        isinstance(checkpoint, dict)
+        and isinstance(checkpoint.get("dims"), dict)
+        and isinstance(checkpoint.get("model_state_dict"), dict)
+    ):
+        raise WeightsError(
+            f"checkpoint {path} is not an openai-whisper checkpoint (a dict with 'dims' and 'model_state_dict').",
+            _FIX,
+        )
+    try:
+        dims = ModelDimensions(**{k: int(v) for k, v in checkpoint["dims"].items()})
+    except (TypeError, ValueError) as e:
+        raise WeightsError(f"checkpoint {path} has unusable 'dims' ({e}).", _FIX) from None
+    source: dict = checkpoint.pop("model_state_dict")
+    del checkpoint
+    state: dict[str, torch.Tensor] = {}
+    for name in list(source):
+        tensor = source.pop(name)
+        if not (isinstance(tensor, torch.Tensor) and tensor.is_floating_point()):
+            raise WeightsError(f"checkpoint {path}: {name} is not a floating-point tensor.", _FIX)
+        state[name] = tensor.float()
+    return dims, state

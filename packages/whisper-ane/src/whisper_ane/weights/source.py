@@ -1,0 +1,209 @@
+"""The one entry point for Whisper weights: pick the source, load, check against ``--size``.
+
+Why: every exporter needs the same thing, an openai-whisper state dict plus its
+dimensions and provenance, whatever the weights came as. Dimensions always come from the
+checkpoint itself; the size table only supplies random weights and the check that the
+checkpoint is the size that was asked for, so a mix-up fails early with a clear message
+instead of as a shape error deep inside an export.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import gzip
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import whisper
+import whisper.model
+from ane_core.errors import UsageError, WeightsError
+from whisper.model import ModelDimensions
+
+from whisper_ane.weights.ctranslate2 import Ct2Checkpoint
+from whisper_ane.weights.download import fetch_checkpoint
+from whisper_ane.weights.openai_checkpoint import file_sha256, load_openai_checkpoint
+from whisper_ane.weights.random_init import (
+    DIMENSIONS,
+    dims_for,
+    expected_shapes,
+    meta_whisper,
+    random_state_dict,
+)
+
+
+@dataclass
+class LoadedWeights:
+    """Weights in openai-whisper names, with where they came from (for model metadata)."""
+
+    dims: ModelDimensions
+    state_dict: dict[str, torch.Tensor]
+    """openai-whisper names (as in ``Whisper(dims).state_dict()``), float32 tensors."""
+    source: str
+    """Human description: ``ctranslate2:/dir``, ``openai:/path/x.pt`` or ``random(seed=0)``."""
+    checkpoint_path: str | None
+    """The file the weights came from (the directory for a split CTranslate2 model.bin)."""
+    sha256: str | None
+    """SHA-256 of that file (of the parts' concatenation for a split model.bin)."""
+    alignment_heads: tuple[tuple[int, int], ...] | None = None
+    """Cross-attention (layer, head) pairs for word timestamps, when the source names them."""
+
+
+def load_weights(size: str, checkpoint: str | None, *, seed: int = 0) -> LoadedWeights:
+    """Load the weights for ``size`` from ``checkpoint``.
+
+    ``checkpoint`` is None (openai-whisper's cache, downloading if needed), ``"random"`` or
+    ``"random:SEED"`` (seeded random weights; ``seed`` otherwise), a ``.pt`` file (openai
+    checkpoint) or a directory (CTranslate2 model).
+    """
+    table_dims = dims_for(size)
+    if checkpoint is not None and (checkpoint == "random" or checkpoint.startswith("random:")):
+        seed = _parse_seed(checkpoint, seed)
+        return LoadedWeights(
+            table_dims, random_state_dict(table_dims, seed), f"random(seed={seed})", None, None
+        )
+    if checkpoint is None:
+        path, sha256 = fetch_checkpoint(size)
+        dims, state = load_openai_checkpoint(path)
+        check_size(size, dims, path)
+        heads = _official_alignment_heads(size, dims)
+        weights = LoadedWeights(dims, state, f"openai:{path}", str(path), sha256, heads)
+    else:
+        path = Path(checkpoint).expanduser()
+        if not path.exists():
+            raise WeightsError(
+                f"checkpoint {path} does not exist.",
+                "Pass an openai-whisper .pt file, a CTranslate2 model directory, or --weights random.",
+            )
+        weights = _load_directory(size, path) if path.is_dir() else _load_file(size, path)
+    check_state_dict(
+        weights.dims, weights.state_dict, weights.checkpoint_path or checkpoint or size
+    )
+    return weights
+
+
+def build_whisper(weights: LoadedWeights) -> whisper.model.Whisper:
+    """A stock ``whisper.model.Whisper`` in eval mode holding ``weights`` (float32, strict load).
+
+    The model adopts the state dict's tensors instead of copying them (medium and large
+    fit in one copy of memory), so in-place edits of its parameters show in
+    ``weights.state_dict`` too.
+    """
+    model = meta_whisper(weights.dims)
+    model.load_state_dict(weights.state_dict, strict=True, assign=True)
+    if weights.alignment_heads is not None:
+        mask = torch.zeros(weights.dims.n_text_layer, weights.dims.n_text_head, dtype=torch.bool)
+        for layer, head in weights.alignment_heads:
+            mask[layer, head] = True
+        model.register_buffer("alignment_heads", mask.to_sparse(), persistent=False)
+    if any(t.is_meta for t in [*model.parameters(), *model.buffers()]):  # a whisper release changed
+        raise RuntimeError("build_whisper left tensors on the meta device")
+    return model.float().eval()
+
+
+def check_size(size: str, dims: ModelDimensions, where: object) -> None:
+    """Refuse a checkpoint whose dimensions are not those of ``size`` (one line: what and how)."""
+    want = DIMENSIONS[size]
+    if dims == want:
+        return
+    matches = [name for name, d in DIMENSIONS.items() if d == dims]
+    known = f" ({'/'.join(matches)})" if matches else ""
+    fix = (
+        f"Pass --size {matches[0]} or another checkpoint."
+        if matches
+        else ("Pass the --size it was made for, or another checkpoint.")
+    )
+    if (dims.n_audio_layer, dims.n_audio_state) != (want.n_audio_layer, want.n_audio_state):
+        has = f"{dims.n_audio_layer} encoder layers of width {dims.n_audio_state}"
+    elif dims.n_text_layer != want.n_text_layer:
+        has = f"{dims.n_text_layer} decoder layers"
+    elif dims.n_mels != want.n_mels:
+        has = f"{dims.n_mels} mel bins"
+    elif dims.n_vocab != want.n_vocab:
+        kind = "English-only" if dims.n_vocab == 51864 else "multilingual"
+        has = f"a {dims.n_vocab}-token {kind} vocabulary"
+    else:
+        diff = {
+            f.name: getattr(dims, f.name)
+            for f in dataclasses.fields(dims)
+            if getattr(dims, f.name) != getattr(want, f.name)
+        }
+        has = ", ".join(f"{k}={v}" for k, v in diff.items())
+    raise WeightsError(f"checkpoint {where} has {has}{known} but --size {size} was asked.", fix)
+
+
+def check_state_dict(dims: ModelDimensions, state: dict[str, torch.Tensor], where: object) -> None:
+    """Names and shapes must be exactly those of ``Whisper(dims)``: fail here, not mid-export."""
+    expected = expected_shapes(dims)
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(set(state) - set(expected))
+    if missing or extra:
+        what = f"lacks {missing[0]}" if missing else f"has unexpected {extra[0]}"
+        count = len(missing) + len(extra)
+        raise WeightsError(
+            f"checkpoint {where} {what} ({count} name(s) differ from openai-whisper's).",
+            "Pass an openai-whisper checkpoint or a CTranslate2 Whisper directory.",
+        )
+    for name, shape in expected.items():
+        if tuple(state[name].shape) != shape:
+            raise WeightsError(
+                f"checkpoint {where}: {name} has shape {tuple(state[name].shape)}, expected {shape}.",
+                "The checkpoint is damaged or not a Whisper model; pass another one.",
+            )
+
+
+def _parse_seed(checkpoint: str, default: int) -> int:
+    if checkpoint == "random":
+        return default
+    text = checkpoint.partition(":")[2]
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(
+            f"random weights need an integer seed, not {text!r}.", "Use random or random:SEED."
+        ) from None
+
+
+def _load_directory(size: str, path: Path) -> LoadedWeights:
+    with Ct2Checkpoint(path) as ct2:
+        check_size(size, ct2.dims, path)  # before reading any tensor data
+        heads = ct2.alignment_heads
+        if heads is not None and not all(
+            0 <= layer < ct2.dims.n_text_layer and 0 <= head < ct2.dims.n_text_head
+            for layer, head in heads
+        ):
+            raise WeightsError(
+                f"{path}/config.json names alignment heads outside the model.", "Restore it."
+            )
+        return LoadedWeights(
+            ct2.dims, ct2.state_dict(), f"ctranslate2:{path}", str(ct2.path), ct2.sha256(), heads
+        )
+
+
+def _load_file(size: str, path: Path) -> LoadedWeights:
+    sha256 = file_sha256(path)
+    dims, state = load_openai_checkpoint(path)
+    check_size(size, dims, path)
+    for name in _volatile_buffers(dims):  # some tools save these; Whisper(dims) rebuilds them
+        state.pop(name, None)
+    return LoadedWeights(dims, state, f"openai:{path}", str(path), sha256)
+
+
+def _volatile_buffers(dims: ModelDimensions) -> set[str]:
+    """Non-persistent buffers (causal mask, alignment heads): not part of a state dict."""
+    model = meta_whisper(dims)
+    return {name for name, _ in model.named_buffers()} - set(model.state_dict())
+
+
+def _official_alignment_heads(
+    size: str, dims: ModelDimensions
+) -> tuple[tuple[int, int], ...] | None:
+    """openai-whisper's alignment heads for an official checkpoint (as ``load_model`` sets them)."""
+    dump = whisper._ALIGNMENT_HEADS.get(size)
+    if dump is None:
+        return None
+    mask = np.frombuffer(gzip.decompress(base64.b85decode(dump)), dtype=bool)
+    mask = mask.reshape(dims.n_text_layer, dims.n_text_head)
+    return tuple((int(layer), int(head)) for layer, head in zip(*np.nonzero(mask), strict=True))
