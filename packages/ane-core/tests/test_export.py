@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -124,3 +125,67 @@ def test_psnr_definition():
     noisy = ref + np.array([0.01, -0.01, 0.01, -0.01])
     assert psnr(ref, noisy) == pytest.approx(20 * np.log10(2.0 / 0.01))
     assert psnr(ref, ref) == float("inf")
+
+
+@pytest.mark.parametrize("fault", [KeyboardInterrupt, RuntimeError])
+def test_fault_during_conversion_leaves_no_package_and_no_temp_dir(
+    toy_plugin, tmp_path, monkeypatch, fault
+):
+    import ane_core.export as export_module
+
+    real = export_module.to_coreml
+    seen: dict[str, list[str]] = {}
+
+    def convert_then_fail(*args, **kwargs):
+        real(*args, **kwargs)  # coremltools has written its temporary package by now
+        seen["staged"] = [p for p in os.listdir(tmp_path) if p.startswith(TEMP_PREFIX)]
+        raise fault("stop")
+
+    monkeypatch.setattr(export_module, "to_coreml", convert_then_fail)
+    with pytest.raises(fault):
+        _export(tmp_path)
+    assert seen["staged"], "conversion should have staged its files beside the target"
+    assert os.listdir(tmp_path) == []
+
+
+def test_disk_full_while_saving_is_a_clean_one_line_error(toy_plugin, tmp_path, monkeypatch):
+    import errno
+
+    from ane_core._coremltools import coremltools
+
+    def full_disk(self, path):
+        os.makedirs(path)
+        (Path(path) / "partial").write_bytes(b"x")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(coremltools().models.MLModel, "save", full_disk)
+    with pytest.raises(OutputError, match="No space left on device.*Free disk space") as info:
+        _export(tmp_path)
+    assert "\n" not in str(info.value)
+    assert os.listdir(tmp_path) == []
+
+
+def test_second_export_to_the_same_place_does_not_corrupt_the_first(toy_plugin, tmp_path):
+    """Two exports race for one target: the one that publishes second is refused, and the
+    published package stays complete (its files are exactly those of a lone export)."""
+    from ane_core.save import staging
+
+    target = tmp_path / "toy-small-encoder-ane-fp16.mlpackage"
+    with staging(target, force=False) as slow:
+        first = _export(tmp_path)  # finishes while the slow export is still staging
+        files = sorted(str(p.relative_to(target)) for p in target.rglob("*"))
+        slow.path.mkdir()
+        with pytest.raises(OutputError, match="appeared while exporting"):
+            slow.publish()
+    assert first.path == target
+    assert sorted(str(p.relative_to(target)) for p in target.rglob("*")) == files
+    assert os.listdir(tmp_path) == [target.name]
+
+
+def test_same_weights_export_to_identical_program_and_weights(toy_plugin, tmp_path):
+    """Determinism: weights and program are byte-identical across exports. The package
+    Manifest.json is not: Core ML gives each item a fresh UUID identifier."""
+    a = _export(tmp_path / "a").path
+    b = _export(tmp_path / "b").path
+    for part in ("Data/com.apple.CoreML/model.mlmodel", "Data/com.apple.CoreML/weights/weight.bin"):
+        assert (a / part).read_bytes() == (b / part).read_bytes(), part

@@ -19,7 +19,7 @@ from ane_core.errors import UsageError
 from ane_core.metadata import apply_metadata, export_metadata
 from ane_core.mil import op_counts
 from ane_core.progress import Reporter, SilentReporter, timed_phase
-from ane_core.save import check_target, save_mlmodel
+from ane_core.save import check_target, staging
 from ane_core.targets import Precision
 
 
@@ -101,31 +101,33 @@ def export_component(
         target=target_name,
     )
     timings = result.timings
-    with timed_phase(reporter, label, "build", timings):
-        model = architecture.build(component, variant, weights, **(build_options or {}))
-    with timed_phase(reporter, label, "trace", timings):
-        traced = trace(model)
-    with timed_phase(reporter, label, "convert", timings):
-        mlmodel = to_coreml(traced, model, precision, target_value)
-        del traced
-        module, model.module = model.module, None  # free the PyTorch weights before saving
-        del module
-        gc.collect()
-        apply_metadata(
-            mlmodel,
-            model,
-            export_metadata(
-                architecture=architecture.name,
-                size=size,
-                component=component,
-                variant=variant,
-                precision=precision.value,
-                target=target_name,
-                weights=weights,
-                extra_packages=getattr(architecture, "metadata_packages", ()),
-            ),
-        )
-    with timed_phase(reporter, label, "save", timings):
-        save_mlmodel(mlmodel, path, force=force)
+    with staging(path, force=force) as stage, stage.temporary_files():
+        with timed_phase(reporter, label, "build", timings):
+            model = architecture.build(component, variant, weights, **(build_options or {}))
+        with timed_phase(reporter, label, "trace", timings):
+            traced = trace(model)
+        with timed_phase(reporter, label, "convert", timings):
+            mlmodel = to_coreml(traced, model, precision, target_value)
+            del traced
+            model.module = None  # free the PyTorch weights before saving
+            gc.collect()
+            apply_metadata(
+                mlmodel,
+                model,
+                export_metadata(
+                    architecture=architecture.name,
+                    size=size,
+                    component=component,
+                    variant=variant,
+                    precision=precision.value,
+                    target=target_name,
+                    weights=weights,
+                    extra_packages=getattr(architecture, "metadata_packages", ()),
+                ),
+            )
+        with timed_phase(reporter, label, "save", timings):
+            mlmodel.save(str(stage.path))
+            del mlmodel
+            stage.publish()
     result.op_counts = op_counts(path)
     return result

@@ -1,17 +1,20 @@
 """Atomic save of ``.mlpackage`` directories.
 
 Why: a half-written package is worse than none (Xcode fails on it with an obscure error).
-The package is written into a hidden temporary directory beside the target, on the same
-file system, and renamed into place only once complete. Any failure, Ctrl-C included,
-removes the temporary directory.
+Everything an export writes, coremltools' own temporary packages included, goes into a
+hidden staging directory beside the target, on the same file system; the finished package
+is renamed into place at the end. Any failure, Ctrl-C included, removes the staging
+directory, and two exports racing for one target never mix their files.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ane_core.errors import OutputError
@@ -35,38 +38,76 @@ def check_target(target: Path, *, force: bool) -> None:
         )
 
 
-def atomic_write_dir(target: Path, write: Callable[[Path], None], *, force: bool) -> Path:
-    """Call ``write(tmp_path)`` to create a directory, then move it to ``target`` atomically.
+def _write_error(target: Path, error: OSError) -> OutputError:
+    fix = (
+        "Free disk space or pick another directory with -o."
+        if error.errno in (errno.ENOSPC, errno.EDQUOT)
+        else "Check the output directory or pick another one with -o."
+    )
+    return OutputError(f"could not write {target}: {error.strerror or error}.", fix)
 
-    With ``force``, an existing target is replaced; the old copy is removed only after the
-    new one is in place, so a failure never leaves neither.
-    """
+
+class Staging:
+    """A private directory beside ``target`` where a package is built before it is published."""
+
+    def __init__(self, target: Path, force: bool) -> None:
+        self.target = Path(target)
+        self.force = force
+        self.dir = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=self.target.parent))
+        self.path = self.dir / self.target.name
+        """Where the package must be written before :meth:`publish`."""
+
+    @contextlib.contextmanager
+    def temporary_files(self) -> Iterator[None]:
+        """Send library temp files (coremltools writes whole packages to ``tempfile``) here."""
+        previous = tempfile.tempdir
+        tempfile.tempdir = str(self.dir)
+        try:
+            yield
+        finally:
+            tempfile.tempdir = previous
+
+    def publish(self) -> Path:
+        """Rename the finished package onto the target (replacing it only with ``force``)."""
+        if not self.path.exists():
+            raise OutputError(f"writing {self.target.name} produced nothing.")
+        try:
+            if self.target.exists():
+                if not self.force:
+                    raise OutputError(
+                        f"{self.target} appeared while exporting (another export?).",
+                        "Pass --force to overwrite it.",
+                    )
+                os.replace(self.target, self.dir / (self.target.name + ".old"))
+            os.replace(self.path, self.target)
+        except OSError as error:
+            raise _write_error(self.target, error) from error
+        return self.target
+
+
+@contextlib.contextmanager
+def staging(target: Path, *, force: bool) -> Iterator[Staging]:
+    """Yield a :class:`Staging` for ``target``; its directory is removed whatever happens."""
     target = Path(target)
     check_target(target, force=force)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=target.parent))
     try:
-        staged = workdir / target.name
-        write(staged)
-        if not staged.exists():
-            raise OutputError(f"writing {target.name} produced nothing.")
-        if target.exists():
-            if not force:
-                raise OutputError(
-                    f"{target} appeared while exporting (another export?).",
-                    "Pass --force to overwrite it.",
-                )
-            old = workdir / (target.name + ".old")
-            os.replace(target, old)
-        os.replace(staged, target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        stage = Staging(target, force)
     except OSError as error:
-        raise OutputError(
-            f"could not write {target}: {error.strerror or error}.",
-            "Free disk space or pick another directory with -o.",
-        ) from error
+        raise _write_error(target, error) from error
+    try:
+        yield stage
+    except OSError as error:
+        raise _write_error(target, error) from error
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return target
+        shutil.rmtree(stage.dir, ignore_errors=True)
+
+
+def atomic_write_dir(target: Path, write: Callable[[Path], None], *, force: bool) -> Path:
+    """Call ``write(tmp_path)`` to create a directory, then move it to ``target`` atomically."""
+    with staging(target, force=force) as stage:
+        write(stage.path)
+        return stage.publish()
 
 
 def save_mlmodel(mlmodel, target: Path, *, force: bool) -> Path:
