@@ -10,7 +10,7 @@ lets ane-core and ane-bench stay ignorant of any particular model.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -49,6 +49,21 @@ class ExportableModel:
             raise ValueError(
                 f"{len(self.inputs)} input specs but {len(self.example_inputs)} example inputs"
             )
+
+
+@dataclass
+class LatencyCase:
+    """One timed inference for ``ane bench``: ``call()`` runs it once.
+
+    Why a callable and not a module plus inputs: what one representative inference is
+    differs per architecture (an encoder's one window, a decoder's single step with a cache
+    filled to some position, which needs more than positional tensors), and ane-bench must
+    time it without knowing the model. ``call`` must hold everything it needs (module,
+    inputs, cache) so building the case is not part of the time.
+    """
+
+    name: str
+    call: Callable[[], Any]
 
 
 @runtime_checkable
@@ -97,6 +112,18 @@ class Architecture(ABC):
     def reference(self, component: str, weights: Any, **options: Any) -> ExportableModel:
         """The model that parity checks compare against: by default the stock build."""
         return self.build(component, "stock", weights, **options)
+
+    def latency_cases(
+        self, component: str, variant: str, weights: Any, **options: Any
+    ) -> list[LatencyCase]:
+        """The PyTorch inferences ``ane bench`` times for ``component`` in ``variant``.
+
+        Default: one forward pass of the build on its example inputs. Override to time what
+        matters for the model (e.g. a decoder's step at several cache positions).
+        """
+        model = self.build(component, variant, weights, **options)
+        module, inputs = model.module.eval(), model.example_inputs
+        return [LatencyCase("forward", lambda: module(*inputs))]
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready summary for ``ane list``."""
