@@ -48,7 +48,9 @@ def test_export_writes_named_package_and_reports_phases(runner, toy, tmp_path):
     assert str(target) in result.output and "0 cast" in result.output
     for phase in ("build", "trace", "convert", "save"):
         assert f": {phase} ..." in result.output
-    assert os.listdir(tmp_path) == [target.name]
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        [target.name, "toy-small-encoder-ane-fp16.inspect.json"]
+    )
 
 
 def test_export_refuses_to_overwrite_without_force(runner, toy, tmp_path):

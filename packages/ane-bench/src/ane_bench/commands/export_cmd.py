@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 from ane_core.export import check_variant, export_component, package_name, resolve_components
+from ane_core.inspect import inspect_package, write_report
 from ane_core.plugins import get_architecture
 from ane_core.save import check_target
 from ane_core.targets import DEFAULT_TARGET, parse_precision, parse_target
@@ -91,3 +92,5 @@ def export_command(
         total = sum(result.timings.values())
         ops = sum(result.op_counts.values())
         click.echo(f"{result.path}  ({total:.1f} s, {ops} ops, {result.cast_count} cast)")
+        report = inspect_package(result.path)
+        click.echo(f"  {report.summary_line()}; report: {write_report(report)}")

@@ -1,0 +1,31 @@
+"""``ane inspect PATH.mlpackage``: what in a saved model keeps it off the Neural Engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from ane_core.inspect import inspect_package
+from ane_core.inspect.render import render_text
+
+
+@click.command("inspect")
+@click.argument("package", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
+@click.option(
+    "--no-compute-plan",
+    is_flag=True,
+    help="Skip Core ML's compute plan (macOS 14.4+; compiling a large model takes a while).",
+)
+def inspect_command(package: Path, as_json: bool, no_compute_plan: bool) -> None:
+    """Report PACKAGE's I/O, op census, ANE findings, FLOPs and weight bytes.
+
+    Reads the saved ML program only (no PyTorch, works on any OS); on macOS 14.4+ it adds the
+    device Core ML plans for each op.
+    """
+    report = inspect_package(package, with_compute_plan=not no_compute_plan)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        click.echo(render_text(report))
