@@ -1,0 +1,52 @@
+"""The op registry: MIL op type -> the numpy function that evaluates it.
+
+Each function takes the op's MIL inputs as keyword arguments, named as in coremltools' op
+definitions (``coremltools/converters/mil/mil/ops/defs``), with Python defaults equal to the
+definitions' ``default_inputs``. Variadic inputs (``concat``'s ``values``) arrive as tuples.
+Float tensors arrive in float32 (see :mod:`ane_core.executor.dtypes`); the interpreter rounds
+whatever the function returns to the dtype the program declares, so functions need not care
+about fp16.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ane_core.executor.errors import UnsupportedOpError
+
+OpFunction = Callable[..., Any]
+
+_OPS: dict[str, OpFunction] = {}
+
+
+def register(*op_types: str) -> Callable[[OpFunction], OpFunction]:
+    """Register a function for one or more MIL op types."""
+
+    def decorate(function: OpFunction) -> OpFunction:
+        for op_type in op_types:
+            if op_type in _OPS:
+                raise ValueError(f"MIL op {op_type!r} registered twice")
+            _OPS[op_type] = function
+        return function
+
+    return decorate
+
+
+def lookup(op_type: str, op_name: str | None = None) -> OpFunction:
+    """The function for ``op_type``, or :class:`UnsupportedOpError` naming the op."""
+    _load_ops()
+    try:
+        return _OPS[op_type]
+    except KeyError:
+        raise UnsupportedOpError(op_type, op_name) from None
+
+
+def supported_ops() -> list[str]:
+    """Every MIL op type the executor implements, sorted."""
+    _load_ops()
+    return sorted(_OPS)
+
+
+def _load_ops() -> None:
+    import ane_core.executor.ops  # noqa: F401  (registers every op module)
