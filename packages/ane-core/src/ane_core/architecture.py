@@ -12,9 +12,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import torch
+
+if TYPE_CHECKING:
+    from ane_core.build_options import BuildOption
 
 VARIANTS: tuple[str, ...] = ("ane", "stock")
 """``ane``: rewritten for the Neural Engine; ``stock``: the original module, for comparison."""
@@ -105,6 +108,11 @@ class Architecture(ABC):
         for the architecture's default source). Raise :class:`ane_core.errors.AneError` with a
         one-line message for anything the user can fix."""
 
+    def build_options(self) -> Sequence[BuildOption]:
+        """Architecture-specific keyword options of :meth:`build` and :meth:`reference`
+        (``ane export ARCH --seq-len 64``); see :mod:`ane_core.build_options`."""
+        return ()
+
     @abstractmethod
     def build(self, component: str, variant: str, weights: Any, **options: Any) -> ExportableModel:
         """Build ``component`` in ``variant`` (one of :attr:`variants`) from loaded weights."""
@@ -133,4 +141,5 @@ class Architecture(ABC):
             "sizes": list(self.sizes()),
             "components": list(self.components()),
             "variants": list(self.variants),
+            "build_options": [option.describe() for option in self.build_options()],
         }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from ane_core.build_options import parse_build_options
 from ane_core.export import check_variant, export_component, package_name, resolve_components
 from ane_core.inspect import inspect_package, write_report
 from ane_core.plugins import get_architecture
@@ -15,8 +16,9 @@ from ane_bench.reporting import PhasePrinter
 from ane_bench.weights_option import weights_options
 
 
-@click.command("export")
+@click.command("export", context_settings={"ignore_unknown_options": True})
 @click.argument("architecture")
+@click.argument("build_args", nargs=-1, type=click.UNPROCESSED, metavar="[--OPTION VALUE]...")
 @click.option("--size", help="Model size, e.g. tiny.en (see `ane list`).")
 @weights_options
 @click.option(
@@ -51,6 +53,7 @@ from ane_bench.weights_option import weights_options
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def export_command(
     architecture,
+    build_args,
     size,
     checkpoint,
     seed,
@@ -62,8 +65,13 @@ def export_command(
     force,
     quiet,
 ) -> None:
-    """Export ARCHITECTURE to Core ML ML programs for the Neural Engine."""
+    """Export ARCHITECTURE to Core ML ML programs for the Neural Engine.
+
+    Options that ARCHITECTURE declares itself (`ane list` shows them, e.g. --seq-len 64)
+    follow it on the command line.
+    """
     arch = get_architecture(architecture)
+    build_options = parse_build_options(arch, build_args)
     if size is None:
         size = arch.default_size()
     # Validate everything cheap before loading gigabytes of weights.
@@ -88,6 +96,7 @@ def export_command(
             output_dir=output_dir,
             force=force,
             reporter=reporter,
+            build_options=build_options,
         )
         total = sum(result.timings.values())
         ops = sum(result.op_counts.values())

@@ -41,6 +41,8 @@ def list_command(as_json: bool) -> None:
         click.echo(f"    sizes: {', '.join(arch['sizes']) or '(from the checkpoint)'}")
         click.echo(f"    components: {', '.join(arch['components'])}")
         click.echo(f"    variants: {', '.join(arch['variants'])}")
+        for option in arch.get("build_options", []):
+            click.echo(f"    {option['flag']} (default {option['default']}): {option['help']}")
     for problem in listing["problems"]:
         click.echo(f"Problem: {problem}", err=True)
 
