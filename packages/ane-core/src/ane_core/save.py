@@ -32,10 +32,14 @@ def check_target(target: Path, *, force: bool) -> None:
     probe = parent
     while not probe.exists():
         probe = probe.parent
-    if not os.access(probe, os.W_OK | os.X_OK):
+    # os.access says yes to root everywhere; only a real write tells (read-only mounts, ACLs).
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=probe))
+    except OSError as error:
         raise OutputError(
-            f"output directory {parent} is not writable.", "Pick another directory with -o."
-        )
+            f"output directory {parent} is not writable ({error.strerror or error}).",
+            "Pick another directory with -o.",
+        ) from error
 
 
 def _write_error(target: Path, error: OSError) -> OutputError:

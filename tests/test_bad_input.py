@@ -1,0 +1,127 @@
+"""Bad input through the real CLI: one clear line, exit code 2, nothing written.
+
+Each case names what is wrong and the message a user sees (see the closing note of issue 9
+for the full list). Only cheap validation runs: every case fails before conversion starts.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from ane_bench.cli import cli
+from click.testing import CliRunner
+
+pytest.importorskip("whisper_ane")
+
+EXPORT = ["export", "whisper", "--quiet", "--component", "encoder"]
+
+CASES = {
+    # case: (arguments after `ane export whisper`, expected message fragment)
+    "unknown size": (["--size", "huge", "--weights", "random"], "unknown --size 'huge'"),
+    "checkpoint missing": (["--size", "tiny.en", "--checkpoint", "/no/such.pt"], "does not exist"),
+    "not a checkpoint": (
+        ["--size", "tiny.en", "--checkpoint", "{not_a_checkpoint}"],
+        "not a PyTorch",
+    ),
+    "truncated checkpoint": (["--size", "tiny.en", "--checkpoint", "{truncated_pt}"], "truncated"),
+    "pickled code": (["--size", "tiny.en", "--checkpoint", "{pickled_code}"], "weights_only"),
+    "wrong dimensions for --size": (
+        ["--size", "base", "--checkpoint", "{tiny_en}"],
+        "but --size base was asked",
+    ),
+    "CT2 without model.bin": (
+        ["--size", "tiny.en", "--checkpoint", "{ct2_missing_model_bin}"],
+        "model.bin",
+    ),
+    "CT2 truncated model.bin": (
+        ["--size", "tiny.en", "--checkpoint", "{ct2_truncated}"],
+        "truncated",
+    ),
+    "CT2 unknown dtype": (["--size", "tiny.en", "--checkpoint", "{ct2_unknown_dtype}"], "dtype"),
+    "CT2 unsupported version": (
+        ["--size", "tiny.en", "--checkpoint", "{ct2_version_5}"],
+        "version",
+    ),
+    "unknown target": (
+        ["--size", "tiny.en", "--weights", "random", "--target", "macOS99"],
+        "unknown deployment target",
+    ),
+    "target too old for fp16": (
+        ["--size", "tiny.en", "--weights", "random", "--target", "iOS15"],
+        "cannot take float16",
+    ),
+    "unknown precision": (
+        ["--size", "tiny.en", "--weights", "random", "--precision", "int4"],
+        "unknown precision",
+    ),
+    "unknown component": (
+        ["--size", "tiny.en", "--weights", "random", "--component", "joiner"],
+        "no component 'joiner'",
+    ),
+    "unknown arch variant": (
+        ["--size", "tiny.en", "--weights", "random", "--arch", "fast"],
+        "no --arch 'fast'",
+    ),
+    "bad random seed": (["--size", "tiny.en", "--weights", "random:x"], "seed"),
+}
+
+
+def _fill(args: list[str], paths: dict[str, Path]) -> list[str]:
+    return [a.format(**{k: str(v) for k, v in paths.items()}) for a in args]
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_export_bad_input(case, bad_checkpoints, tiny_en_dir, tmp_path):
+    args, fragment = CASES[case]
+    out = tmp_path / "out"
+    paths = {**bad_checkpoints, "tiny_en": tiny_en_dir}
+    result = CliRunner().invoke(cli, [*EXPORT, *_fill(args, paths), "-o", str(out)])
+    lines = [
+        line
+        for line in result.output.splitlines()
+        if line.strip() and not line.startswith("weights:")
+    ]
+    assert result.exit_code == 2, result.output
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    assert fragment in lines[0], lines[0]
+    assert not out.exists() or os.listdir(out) == []
+    assert not bad_checkpoints["pickled_code_marker"].exists(), "pickled code was executed"
+
+
+def test_unknown_architecture(tmp_path):
+    result = CliRunner().invoke(cli, ["export", "nope", "-o", str(tmp_path)])
+    assert result.exit_code == 2 and "unknown architecture 'nope'" in result.output
+
+
+def test_output_directory_not_writable():
+    result = CliRunner().invoke(
+        cli, [*EXPORT, "--size", "tiny.en", "--weights", "random", "-o", "/proc/ane-out"]
+    )
+    assert result.exit_code == 2 and "not writable" in result.output
+
+
+def test_output_directory_is_a_file(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    result = CliRunner().invoke(
+        cli, [*EXPORT, "--size", "tiny.en", "--weights", "random", "-o", str(afile)]
+    )
+    assert result.exit_code == 2 and "is a file" in result.output
+
+
+def test_existing_target_needs_force(tmp_path):
+    (tmp_path / "whisper-tiny.en-encoder-ane-fp16.mlpackage").mkdir()
+    result = CliRunner().invoke(
+        cli, [*EXPORT, "--size", "tiny.en", "--weights", "random", "-o", str(tmp_path)]
+    )
+    assert (
+        result.exit_code == 2 and "already exists" in result.output and "--force" in result.output
+    )
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = CliRunner().invoke(cli, ["--debug", *EXPORT, "--size", "huge", "-o", str(tmp_path)])
+    assert result.exit_code != 0 and result.exception is not None
+    assert type(result.exception).__name__ == "UsageError"
