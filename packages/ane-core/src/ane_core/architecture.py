@@ -69,6 +69,17 @@ class LatencyCase:
     call: Callable[[], Any]
 
 
+@dataclass
+class ParityCase:
+    """One named input set for ``ane parity``: the tensors a variant's module takes.
+
+    Why named: parity reports say which real input (an audio file, say) a number belongs to.
+    """
+
+    name: str
+    inputs: tuple[torch.Tensor, ...]
+
+
 @runtime_checkable
 class WeightsInfo(Protocol):
     """Where loaded weights came from; recorded in every exported model's metadata."""
@@ -132,6 +143,33 @@ class Architecture(ABC):
         model = self.build(component, variant, weights, **options)
         module, inputs = model.module.eval(), model.example_inputs
         return [LatencyCase("forward", lambda: module(*inputs))]
+
+    def parity_inputs(
+        self,
+        component: str,
+        variant: str,
+        weights: Any,
+        files: Sequence[str] = (),
+        **options: Any,
+    ) -> list[ParityCase]:
+        """Named real inputs that ``ane parity`` feeds ``component`` in ``variant``.
+
+        ``files`` are what the user passed (``--input``/``--audio``); what they mean is the
+        architecture's business. Every variant must get the same cases in the same order,
+        holding the same data in its own layout (the reference takes the ``stock`` variant's
+        inputs), so outputs compare element-wise after :meth:`to_reference_layout`.
+        Default: one case, ``example``, the build's example inputs (``files`` ignored);
+        override when those differ between variants or when files should be used.
+        """
+        model = self.build(component, variant, weights, **options)
+        return [ParityCase("example", tuple(model.example_inputs))]
+
+    def to_reference_layout(
+        self, component: str, variant: str, outputs: Sequence[torch.Tensor]
+    ) -> tuple[torch.Tensor, ...]:
+        """``variant``'s outputs (PyTorch module or exported package) in the reference's
+        layout and order, e.g. ANE ``(1, C, 1, S)`` to stock ``(1, S, C)``. Default: as is."""
+        return tuple(outputs)
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready summary for ``ane list``."""

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ane_core import hookimpl
-from ane_core.architecture import Architecture, ExportableModel, TensorSpec
+from ane_core.architecture import Architecture, ExportableModel, ParityCase, TensorSpec
 from ane_core.layers import LayerNormANE, LinearConv2d, MultiHeadAttentionANE
 
 WIDTH, HEADS, SEQ = 64, 4, 32
@@ -102,6 +102,14 @@ class ToyArchitecture(Architecture):
             outputs=[TensorSpec("y", shape, "toy output")],
             example_inputs=(example,),
         )
+
+    def parity_inputs(self, component, variant, weights, files=(), **options):
+        """One random sequence, the same data in both layouts (the example inputs differ)."""
+        x = torch.randn((1, SEQ, WIDTH), generator=torch.Generator().manual_seed(2))
+        return [ParityCase("random", (x if variant == "stock" else x.transpose(1, 2)[:, :, None],))]
+
+    def to_reference_layout(self, component, variant, outputs):
+        return tuple(o[:, :, 0].transpose(1, 2) if variant == "ane" else o for o in outputs)
 
 
 class ToyPlugin:
