@@ -10,6 +10,7 @@ import whisper.model
 from ane_core.architecture import Architecture, ExportableModel, TensorSpec
 from ane_core.errors import UsageError
 
+from whisper_ane.decoder_export import build_cross_kv, build_decoder
 from whisper_ane.encoder import AudioEncoderANE
 from whisper_ane.weights import SIZES
 from whisper_ane.weights.source import LoadedWeights, load_weights
@@ -85,8 +86,10 @@ class WhisperArchitecture(Architecture):
     description = "OpenAI Whisper speech recognition"
     metadata_packages = ("whisper-ane", "openai-whisper")
 
-    _builders: dict[str, Callable[[str, LoadedWeights], ExportableModel]] = {
+    _builders: dict[str, Callable[..., ExportableModel]] = {
         "encoder": build_encoder,
+        "cross_kv": build_cross_kv,
+        "decoder": build_decoder,
     }
 
     def sizes(self) -> Sequence[str]:
@@ -106,4 +109,4 @@ class WhisperArchitecture(Architecture):
             raise UsageError(
                 f"whisper has no component {component!r}.", f"Use one of: {', '.join(self._builders)}."
             )
-        return builder(variant, weights)
+        return builder(variant, weights, **options)

@@ -1,0 +1,147 @@
+"""Exportable builds of the decoder components: ``cross_kv`` and ``decoder``, both variants.
+
+Why the I/O is named and shaped the same for both variants (only the layouts differ): the
+decoding loop (:mod:`whisper_ane.decoding`) drives any of them, the PyTorch modules or the
+exported packages, through these names alone. The loop finds the cache's position axis as
+the one axis where ``key_cache`` and ``key_cache_update`` differ.
+"""
+
+from __future__ import annotations
+
+import torch
+from ane_core.architecture import ExportableModel, TensorSpec
+from ane_core.errors import UsageError
+from ane_core.layers import MASK_VALUE, chunk_sizes
+
+from whisper_ane.decoder import TextCrossAttentionKV, TextDecoderANE
+from whisper_ane.decoder_stock import StockCrossAttentionKV, StockTextDecoderStep
+from whisper_ane.weights.source import LoadedWeights
+
+EXAMPLE_POSITION = 3
+"""Cache position used in the example inputs of a trace (any position traces the same graph)."""
+
+
+def _decoder_module(factory, weights: LoadedWeights, keep=None) -> torch.nn.Module:
+    """Build on the meta device and adopt the ``decoder.`` tensors (``keep`` filters names)."""
+    # Imported here: architecture.py imports this module to register the builders.
+    from whisper_ane.architecture import component_state, materialize
+
+    state = component_state(weights, "decoder.")
+    if keep is not None:
+        state = {name: tensor for name, tensor in state.items() if keep(name)}
+    return materialize(factory, state)
+
+
+def _is_cross_kv(name: str) -> bool:
+    return ".cross_attn.key." in name or ".cross_attn.value." in name
+
+
+def _layouts(variant: str, dims) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """Shapes of the encoder output, one cross K/V tensor, and one self-attention cache."""
+    L, C = dims.n_text_layer, dims.n_text_state
+    if variant == "ane":
+        return (1, C, 1, dims.n_audio_ctx), (L, C, 1, dims.n_audio_ctx), (L, C, 1, dims.n_text_ctx)
+    return (1, dims.n_audio_ctx, C), (L, dims.n_audio_ctx, C), (L, dims.n_text_ctx, C)
+
+
+def build_cross_kv(variant: str, weights: LoadedWeights, **options) -> ExportableModel:
+    """Encoder output to the cross-attention keys and values of every decoder layer."""
+    _no_options("cross_kv", options)
+    d = weights.dims
+    cls = TextCrossAttentionKV if variant == "ane" else StockCrossAttentionKV
+    module = _decoder_module(lambda: cls(d.n_text_state, d.n_text_layer), weights, _is_cross_kv)
+    features_shape, kv_shape, _ = _layouts(variant, d)
+    example = torch.randn(features_shape, generator=torch.Generator().manual_seed(0))
+    return ExportableModel(
+        module=module,
+        inputs=[TensorSpec("encoder_output", features_shape, "encoder features, one window")],
+        outputs=[
+            TensorSpec("cross_k", kv_shape, "cross-attention keys of every decoder layer"),
+            TensorSpec("cross_v", kv_shape, "cross-attention values of every decoder layer"),
+        ],
+        example_inputs=(example,),
+        metadata={"n_text_layer": str(d.n_text_layer), "n_text_state": str(d.n_text_state)},
+    )
+
+
+def build_decoder(
+    variant: str, weights: LoadedWeights, *, split_logits: bool = True, **options
+) -> ExportableModel:
+    """One decoding step with a static key/value cache (see :mod:`whisper_ane.decoder`).
+
+    ``split_logits`` (ANE only): logits as chunks ``logits_0..N`` below the ANE's 16384
+    limit (default), or one ``logits`` tensor. The stock decoder always has one ``logits``.
+    """
+    _no_options("decoder", options)
+    d = weights.dims
+    L, C, S = d.n_text_layer, d.n_text_state, d.n_text_ctx
+    _, kv_shape, cache_shape = _layouts(variant, d)
+    if variant == "ane":
+        module = _decoder_module(
+            lambda: TextDecoderANE(d.n_vocab, S, C, d.n_text_head, L, split_logits=split_logits),
+            weights,
+        )
+        update_shape: tuple[int, ...] = (L, C, 1, 1)
+        sizes = chunk_sizes(d.n_vocab) if split_logits else [d.n_vocab]
+        logits = [
+            TensorSpec(
+                f"logits_{i}" if split_logits else "logits",
+                (1, n, 1, 1),
+                f"logits of tokens {sum(sizes[:i])}..{sum(sizes[: i + 1]) - 1}",
+            )
+            for i, n in enumerate(sizes)
+        ]
+    else:
+        module = _decoder_module(
+            lambda: StockTextDecoderStep(d.n_vocab, S, C, d.n_text_head, L), weights
+        )
+        update_shape = (L, 1, C)
+        logits = [TensorSpec("logits", (1, 1, d.n_vocab), "logits of every token")]
+    update_mask = torch.zeros(1, S)
+    update_mask[0, EXAMPLE_POSITION] = 1.0
+    padding_mask = torch.full((1, S), MASK_VALUE)
+    padding_mask[0, : EXAMPLE_POSITION + 1] = 0.0
+    generator = torch.Generator().manual_seed(0)
+    example = (
+        torch.tensor([50257], dtype=torch.int32),
+        torch.randn(cache_shape, generator=generator),
+        torch.randn(cache_shape, generator=generator),
+        update_mask,
+        padding_mask,
+        torch.randn(kv_shape, generator=generator),
+        torch.randn(kv_shape, generator=generator),
+    )
+    return ExportableModel(
+        module=module,
+        inputs=[
+            TensorSpec("token", (1,), "token id at this position", kind="int"),
+            TensorSpec("key_cache", cache_shape, "self-attention keys, all layers and positions"),
+            TensorSpec("value_cache", cache_shape, "self-attention values, all layers and positions"),
+            TensorSpec("kv_cache_update_mask", (1, S), "one-hot: the current position"),
+            TensorSpec("key_padding_mask", (1, S), f"additive: 0 up to the position, {MASK_VALUE:g} after"),
+            TensorSpec("cross_k", kv_shape, "cross-attention keys (from cross_kv)"),
+            TensorSpec("cross_v", kv_shape, "cross-attention values (from cross_kv)"),
+        ],
+        outputs=[
+            *logits,
+            TensorSpec("key_cache_update", update_shape, "this position's keys, every layer"),
+            TensorSpec("value_cache_update", update_shape, "this position's values, every layer"),
+        ],
+        example_inputs=example,
+        metadata={
+            "n_vocab": str(d.n_vocab),
+            "n_text_ctx": str(S),
+            "n_text_layer": str(L),
+            "n_text_state": str(C),
+            "n_text_head": str(d.n_text_head),
+            "logits_outputs": ",".join(spec.name for spec in logits),
+        },
+    )
+
+
+def _no_options(component: str, options: dict) -> None:
+    if options:
+        raise UsageError(
+            f"whisper {component} takes no build option {', '.join(sorted(options))}.",
+            "Only the decoder takes split_logits.",
+        )
