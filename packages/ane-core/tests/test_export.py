@@ -189,3 +189,9 @@ def test_same_weights_export_to_identical_program_and_weights(toy_plugin, tmp_pa
     b = _export(tmp_path / "b").path
     for part in ("Data/com.apple.CoreML/model.mlmodel", "Data/com.apple.CoreML/weights/weight.bin"):
         assert (a / part).read_bytes() == (b / part).read_bytes(), part
+
+
+def test_layer_norm_affine_is_folded_into_one_op(toy_plugin, tmp_path):
+    """nn.LayerNorm's x_hat * w + b becomes one layer_norm, not layer_norm + batch_norm."""
+    counts = _export(tmp_path, precision=Precision.FP32).op_counts
+    assert counts["layer_norm"] == 2 and counts["batch_norm"] == 0

@@ -19,6 +19,7 @@ import torch
 
 from ane_core._coremltools import coremltools
 from ane_core.architecture import ExportableModel, TensorSpec
+from ane_core.passes import conversion_pipeline
 from ane_core.targets import Precision
 
 
@@ -67,4 +68,5 @@ def to_coreml(
             compute_precision=compute_precision,
             minimum_deployment_target=target,
             skip_model_load=True,
+            pass_pipeline=conversion_pipeline(),
         )
