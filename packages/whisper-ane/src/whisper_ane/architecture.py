@@ -10,6 +10,7 @@ import whisper.model
 from ane_core.architecture import Architecture, ExportableModel, TensorSpec
 from ane_core.errors import UsageError
 
+from whisper_ane import bench
 from whisper_ane.decoder_export import build_cross_kv, build_decoder
 from whisper_ane.encoder import AudioEncoderANE
 from whisper_ane.weights import SIZES
@@ -102,6 +103,9 @@ class WhisperArchitecture(Architecture):
         if size is None:
             raise UsageError("whisper needs --size.", f"Use one of: {', '.join(SIZES)}.")
         return load_weights(size, checkpoint, seed=seed)
+
+    def latency_cases(self, component, variant, weights, **options):
+        return bench.latency_cases(self, component, variant, weights, **options)
 
     def build(self, component: str, variant: str, weights: Any, **options: Any) -> ExportableModel:
         builder = self._builders.get(component)
