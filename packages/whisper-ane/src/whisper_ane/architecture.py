@@ -11,6 +11,7 @@ from ane_core.architecture import Architecture, ExportableModel, TensorSpec
 from ane_core.errors import UsageError
 
 from whisper_ane import bench
+from whisper_ane import parity
 from whisper_ane.decoder_export import build_cross_kv, build_decoder
 from whisper_ane.encoder import AudioEncoderANE
 from whisper_ane.weights import SIZES
@@ -106,6 +107,12 @@ class WhisperArchitecture(Architecture):
 
     def latency_cases(self, component, variant, weights, **options):
         return bench.latency_cases(self, component, variant, weights, **options)
+
+    def parity_inputs(self, component, variant, weights, files=(), **options):
+        return parity.parity_inputs(component, variant, weights, files)
+
+    def to_reference_layout(self, component, variant, outputs):
+        return parity.to_reference_layout(component, variant, outputs)
 
     def build(self, component: str, variant: str, weights: Any, **options: Any) -> ExportableModel:
         builder = self._builders.get(component)

@@ -155,7 +155,7 @@ def component_parity(
     reference_cases = arch.parity_inputs(component, "stock", weights, files, **build_options)
     ane_cases = arch.parity_inputs(component, "ane", weights, files, **build_options)
     _check_cases(component, reference_cases, ane_cases)
-    names = [spec.name for spec in ane.outputs]
+    names = [spec.name for spec in reference.outputs]
     expected = [module_outputs(reference.module, case.inputs) for case in reference_cases]
     rows: list[ParityRow] = []
     for case, want in zip(ane_cases, expected, strict=True):
