@@ -1,0 +1,90 @@
+"""The stock encoder: transformers' own ``BertModel`` / ``RobertaModel`` / ``DistilBertModel``.
+
+Why a thin wrapper: the stock build is the reference every parity check compares against, so
+it is the model transformers itself loads from the checkpoint directory (eager attention,
+float32), unchanged. The wrapper only gives it the ANE build's inputs (``input_ids`` and a
+float 1/0 ``attention_mask``) and the few things ``torch.jit.trace`` + coremltools need with
+transformers 5: the mask is passed as the 4-D additive mask that transformers' own masking
+would build (it passes 4-D masks through; its mask builder uses ops coremltools cannot
+convert), and position and token-type ids are explicit (transformers slices buffers for
+them, which does not convert either). The numbers are those of the unmodified model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from ane_core.errors import WeightsError
+from ane_core.layers import MASK_VALUE
+from torch import Tensor, nn
+
+from bert_ane.config import EncoderShape
+
+
+def load_stock_model(directory: Path, family: str) -> nn.Module:
+    """``{Bert,Roberta,DistilBert}Model.from_pretrained(directory)``, float32, eager attention."""
+    import transformers
+
+    classes = {
+        "bert": transformers.BertModel,
+        "roberta": transformers.RobertaModel,
+        "distilbert": transformers.DistilBertModel,
+    }
+    kwargs = {"add_pooling_layer": False} if family != "distilbert" else {}
+    # Its load report lists the unused pooler/head tensors of task checkpoints (not news
+    # here), and its progress bar would interleave with ane's own progress lines.
+    verbosity = transformers.logging.get_verbosity()
+    progress = transformers.logging.is_progress_bar_enabled()
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    try:
+        model = classes[family].from_pretrained(
+            str(directory),
+            attn_implementation="eager",
+            dtype=torch.float32,
+            local_files_only=True,
+            **kwargs,
+        )
+    except (OSError, ValueError) as error:
+        raise WeightsError(
+            f"transformers cannot load {directory}: {' '.join(str(error).split())[:200]}"
+        ) from None
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+        if progress:
+            transformers.logging.enable_progress_bar()
+    return model.eval()
+
+
+class StockEncoder(nn.Module):
+    """``(input_ids, float attention_mask)`` to transformers' ``last_hidden_state`` ``(B, S, C)``."""
+
+    def __init__(self, model: nn.Module, shape: EncoderShape, seq_len: int) -> None:
+        super().__init__()
+        self.model = model
+        self.family = shape.family
+        self.padding_idx = shape.padding_position
+        self.register_buffer("position_ids", torch.arange(seq_len)[None, :], persistent=False)
+        self.register_buffer(
+            "token_type_ids", torch.zeros(1, seq_len, dtype=torch.long), persistent=False
+        )
+
+    def position_ids_for(self, input_ids: Tensor) -> Tensor:
+        """transformers' positions: ``0..S-1``; RoBERTa numbers non-padding tokens from
+        ``pad+1`` and gives padding tokens ``pad`` (its ``create_position_ids_from_input_ids``)."""
+        if self.padding_idx is None:
+            return self.position_ids
+        not_padding = input_ids.ne(self.padding_idx).int()
+        return torch.cumsum(not_padding, dim=1) * not_padding + self.padding_idx
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        additive = ((1.0 - attention_mask) * MASK_VALUE)[:, None, None, :]  # (B, 1, 1, S)
+        kwargs = {
+            "input_ids": input_ids,
+            "attention_mask": additive,
+            "position_ids": self.position_ids_for(input_ids),
+        }
+        if self.family != "distilbert":
+            kwargs["token_type_ids"] = self.token_type_ids.expand_as(input_ids)
+        return self.model(**kwargs).last_hidden_state
