@@ -21,7 +21,7 @@ from ane_core.errors import AneError
 from ane_core.executor.dtypes import compute_dtype, numpy_dtype, settle
 from ane_core.executor.errors import ProgramInputError, UnsupportedOpError
 from ane_core.executor.loading import load_mil_program
-from ane_core.executor.registry import OpFunction, lookup
+from ane_core.executor.registry import OpFunction, lookup, moves_data
 
 ArgRef = str | tuple[str, ...]
 
@@ -42,6 +42,7 @@ class _Step:
     op_name: str
     args: dict[str, ArgRef]
     outputs: list[tuple[str, np.dtype]]
+    moves_data: bool = False
     release: tuple[str, ...] = ()
 
 
@@ -127,6 +128,7 @@ class Program:
             op_name=op.name,
             args=args,
             outputs=[(var.name, numpy_dtype(var.sym_type)) for var in op.outputs],
+            moves_data=moves_data(op.op_type),
         )
         if all(n in self._consts for ref in args.values() for n in _names(ref)):
             self._execute(step, self._consts)  # constant folding: runs once, at load
@@ -172,7 +174,10 @@ class Program:
                 f"the program declares {len(step.outputs)}"
             )
         for (name, dtype), value in zip(step.outputs, values, strict=True):
-            env[name] = settle(value, dtype)
+            if step.moves_data and getattr(value, "dtype", None) == compute_dtype(dtype):
+                env[name] = value  # values of an already rounded input
+            else:
+                env[name] = settle(value, dtype)
 
     def new_state(self) -> dict[str, np.ndarray]:
         """Zero-filled state buffers, one per state the program declares."""

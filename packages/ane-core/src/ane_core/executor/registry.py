@@ -18,16 +18,23 @@ from ane_core.executor.errors import UnsupportedOpError
 OpFunction = Callable[..., Any]
 
 _OPS: dict[str, OpFunction] = {}
+_MOVES_DATA: set[str] = set()
 
 
-def register(*op_types: str) -> Callable[[OpFunction], OpFunction]:
-    """Register a function for one or more MIL op types."""
+def register(*op_types: str, moves_data: bool = False) -> Callable[[OpFunction], OpFunction]:
+    """Register a function for one or more MIL op types.
+
+    ``moves_data``: the op only copies, reorders or selects input values (reshape, split,
+    slice...), so its outputs need no rounding when its inputs were already rounded.
+    """
 
     def decorate(function: OpFunction) -> OpFunction:
         for op_type in op_types:
             if op_type in _OPS:
                 raise ValueError(f"MIL op {op_type!r} registered twice")
             _OPS[op_type] = function
+            if moves_data:
+                _MOVES_DATA.add(op_type)
         return function
 
     return decorate
@@ -40,6 +47,11 @@ def lookup(op_type: str, op_name: str | None = None) -> OpFunction:
         return _OPS[op_type]
     except KeyError:
         raise UnsupportedOpError(op_type, op_name) from None
+
+
+def moves_data(op_type: str) -> bool:
+    """Whether ``op_type`` was registered as only moving data (see :func:`register`)."""
+    return op_type in _MOVES_DATA
 
 
 def supported_ops() -> list[str]:

@@ -28,14 +28,14 @@ def _index_slices(rank, begin, end, stride, begin_mask, end_mask, squeeze_mask):
     return tuple(index)
 
 
-@register("slice_by_index")
+@register("slice_by_index", moves_data=True)
 def slice_by_index(x, begin, end, stride=None, begin_mask=None, end_mask=None, squeeze_mask=None):
     """``x[begin:end:stride, ...]`` with MIL's masks; a squeezed axis is indexed, not sliced."""
     x = np.asarray(x)
     return x[_index_slices(x.ndim, begin, end, stride, begin_mask, end_mask, squeeze_mask)]
 
 
-@register("slice_by_size")
+@register("slice_by_size", moves_data=True)
 def slice_by_size(x, begin, size):
     """``size[i]`` elements from ``begin[i]``; ``-1`` takes the rest of the axis."""
     x = np.asarray(x)
@@ -46,7 +46,7 @@ def slice_by_size(x, begin, size):
     return x[tuple(index)]
 
 
-@register("slice_update")
+@register("slice_update", moves_data=True)
 def slice_update(
     x, update, begin, end, stride=None, begin_mask=None, end_mask=None, squeeze_mask=None
 ):
@@ -57,7 +57,7 @@ def slice_update(
     return out
 
 
-@register("gather")
+@register("gather", moves_data=True)
 def gather(x, indices, axis=0, batch_dims=0, validate_indices=False):
     """``np.take`` along ``axis``; leading ``batch_dims`` axes of x and indices pair up."""
     x, indices = np.asarray(x), np.asarray(indices).astype(np.int64)
@@ -76,14 +76,14 @@ def gather(x, indices, axis=0, batch_dims=0, validate_indices=False):
     return stacked.reshape(x.shape[:batch_dims] + stacked.shape[1:])
 
 
-@register("gather_along_axis")
+@register("gather_along_axis", moves_data=True)
 def gather_along_axis(x, indices, axis=0, validate_indices=False):
     x = np.asarray(x)
     indices = np.asarray(indices).astype(np.int64)
     return np.take_along_axis(x, indices, axis=axis_of(axis, x.ndim))
 
 
-@register("gather_nd")
+@register("gather_nd", moves_data=True)
 def gather_nd(x, indices, batch_dims=0, validate_indices=False):
     """Index ``x`` by the last axis of ``indices`` (``batch_dims`` 0 only)."""
     if int(batch_dims) != 0:

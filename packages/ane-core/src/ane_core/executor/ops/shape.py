@@ -9,7 +9,7 @@ from ane_core.executor.ops._util import axes_of, axis_of
 from ane_core.executor.registry import register
 
 
-@register("reshape")
+@register("reshape", moves_data=True)
 def reshape(x, shape):
     """numpy reshape; a ``0`` keeps the input's size on that axis when ranks match (MIL rule)."""
     x = np.asarray(x)
@@ -19,24 +19,24 @@ def reshape(x, shape):
     return x.reshape(target)
 
 
-@register("transpose")
+@register("transpose", moves_data=True)
 def transpose(x, perm):
     return np.transpose(x, [int(p) for p in np.ravel(perm)])
 
 
-@register("expand_dims")
+@register("expand_dims", moves_data=True)
 def expand_dims(x, axes):
     """Insert size-1 axes; negative axes count from the end of the output, as in numpy."""
     return np.expand_dims(x, tuple(int(a) for a in np.ravel(axes)))
 
 
-@register("squeeze")
+@register("squeeze", moves_data=True)
 def squeeze(x, axes=None):
     x = np.asarray(x)
     return np.squeeze(x) if axes is None else np.squeeze(x, axis=axes_of(axes, x.ndim))
 
 
-@register("concat")
+@register("concat", moves_data=True)
 def concat(values, axis, interleave=False):
     """Concatenate along ``axis``; ``interleave`` alternates equal-sized slices instead."""
     arrays = [np.asarray(v) for v in values]
@@ -49,7 +49,7 @@ def concat(values, axis, interleave=False):
     return stacked.reshape(shape)
 
 
-@register("split")
+@register("split", moves_data=True)
 def split(x, axis, num_splits=None, split_sizes=None):
     """Split along ``axis`` into ``split_sizes`` or ``num_splits`` near-equal parts."""
     x = np.asarray(x)
@@ -63,17 +63,17 @@ def split(x, axis, num_splits=None, split_sizes=None):
     return tuple(np.split(x, np.cumsum(sizes)[:-1], axis=axis))
 
 
-@register("stack")
+@register("stack", moves_data=True)
 def stack(values, axis):
     return np.stack([np.asarray(v) for v in values], axis=int(axis))
 
 
-@register("tile")
+@register("tile", moves_data=True)
 def tile(x, reps):
     return np.tile(x, [int(r) for r in np.ravel(reps)])
 
 
-@register("reverse")
+@register("reverse", moves_data=True)
 def reverse(x, axes=None):
     x = np.asarray(x)
     return np.flip(x, axis=axes_of(axes, x.ndim))

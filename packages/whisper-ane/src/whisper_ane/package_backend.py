@@ -1,0 +1,107 @@
+"""The ``mil`` (and, on macOS, ``coreml``) decoding backend: exported packages, not modules.
+
+Why: the decoding loop (:mod:`whisper_ane.decoding`) drives any :class:`ComponentRunner`;
+wrapping each exported ``.mlpackage`` in one, run by ane-core's reference executor or by Core
+ML, lets ``whisper.transcribe`` decode with exactly what ships, so a transcript can be
+compared with stock whisper's on any OS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+from ane_core.architecture import ExportableModel
+from ane_core.executor import load_program
+from ane_core.export import export_component, package_name
+from ane_core.targets import DEFAULT_TARGET, Precision, parse_target
+
+from whisper_ane.backends import COMPONENTS, ComponentRunner, WhisperBackend
+from whisper_ane.weights.source import LoadedWeights
+
+PACKAGE_BACKENDS = ("mil", "coreml")
+"""``mil``: the numpy reference executor (any OS); ``coreml``: Core ML itself (macOS)."""
+
+
+class PackageRunner(ComponentRunner):
+    """One exported package behind the :class:`ComponentRunner` interface."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        model: ExportableModel,
+        precision: Precision,
+        *,
+        backend: str = "mil",
+        compute_units: str = "all",
+    ) -> None:
+        self.path = Path(path)
+        self.inputs = tuple(model.inputs)
+        self.outputs = tuple(model.outputs)
+        self.float_dtype = np.dtype(precision.numpy_dtype)
+        self.program = load_program(path, backend=backend, compute_units=compute_units)
+
+    def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        feed = {
+            spec.name: np.asarray(
+                inputs[spec.name], dtype=np.int32 if spec.kind == "int" else self.float_dtype
+            )
+            for spec in self.inputs
+        }
+        return self.program(feed)
+
+
+def export_packages(
+    weights: LoadedWeights,
+    size: str | None,
+    precision: Precision,
+    output_dir: Path,
+    *,
+    target: str = DEFAULT_TARGET,
+) -> dict[str, Path]:
+    """The ANE packages of every component in ``output_dir``, exporting those not there yet."""
+    from whisper_ane.architecture import WhisperArchitecture
+
+    arch = WhisperArchitecture()
+    paths = {}
+    for component in COMPONENTS:
+        path = Path(output_dir) / package_name(arch.name, size, component, "ane", precision)
+        if not path.exists():
+            export_component(
+                arch,
+                size=size,
+                component=component,
+                variant="ane",
+                weights=weights,
+                precision=precision,
+                target=parse_target(target, precision=precision),
+                output_dir=Path(output_dir),
+            )
+        paths[component] = path
+    return paths
+
+
+def package_backend(
+    packages: Mapping[str, Path],
+    weights: LoadedWeights,
+    precision: Precision,
+    *,
+    backend: str = "mil",
+    compute_units: str = "all",
+) -> WhisperBackend:
+    """A :class:`WhisperBackend` whose three components are the given ANE packages."""
+    from whisper_ane.architecture import WhisperArchitecture
+
+    arch = WhisperArchitecture()
+    runners = {
+        component: PackageRunner(
+            packages[component],
+            arch.build(component, "ane", weights),
+            precision,
+            backend=backend,
+            compute_units=compute_units,
+        )
+        for component in COMPONENTS
+    }
+    return WhisperBackend(name=backend, dims=weights.dims, **runners)
