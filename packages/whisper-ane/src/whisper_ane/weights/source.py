@@ -24,6 +24,13 @@ from whisper.model import ModelDimensions
 
 from whisper_ane.weights.ctranslate2 import Ct2Checkpoint
 from whisper_ane.weights.download import fetch_checkpoint
+from whisper_ane.weights.huggingface import (
+    files_sha256,
+    is_huggingface_dir,
+    load_huggingface_state,
+    read_alignment_heads,
+    read_dims,
+)
 from whisper_ane.weights.openai_checkpoint import file_sha256, load_openai_checkpoint
 from whisper_ane.weights.random_init import (
     DIMENSIONS,
@@ -51,20 +58,34 @@ class LoadedWeights:
     """Cross-attention (layer, head) pairs for word timestamps, when the source names them."""
 
 
-def load_weights(size: str, checkpoint: str | None, *, seed: int = 0) -> LoadedWeights:
+def load_weights(size: str | None, checkpoint: str | None, *, seed: int = 0) -> LoadedWeights:
     """Load the weights for ``size`` from ``checkpoint``.
 
     ``checkpoint`` is None (openai-whisper's cache, downloading if needed), ``"random"`` or
     ``"random:SEED"`` (seeded random weights; ``seed`` otherwise), a ``.pt`` file (openai
-    checkpoint) or a directory (CTranslate2 model).
+    checkpoint) or a directory (a transformers Whisper model when its config.json says
+    ``"model_type": "whisper"``, else a CTranslate2 model). ``size`` None takes the
+    dimensions from a checkpoint file or directory unchecked (distil-whisper and other
+    shapes no size name describes); random weights and the download need a size.
     """
-    table_dims = dims_for(size)
-    if checkpoint is not None and (checkpoint == "random" or checkpoint.startswith("random:")):
+    is_random = checkpoint is not None and (
+        checkpoint == "random" or checkpoint.startswith("random:")
+    )
+    if size is None and (checkpoint is None or is_random):
+        raise UsageError(
+            "whisper needs --size for random or downloaded weights.",
+            f"Use one of: {', '.join(DIMENSIONS)}.",
+        )
+    if size is not None:
+        dims_for(size)  # an unknown name fails before any file is read
+    if is_random:
+        table_dims = dims_for(size)
         seed = _parse_seed(checkpoint, seed)
         return LoadedWeights(
             table_dims, random_state_dict(table_dims, seed), f"random(seed={seed})", None, None
         )
     if checkpoint is None:
+        assert size is not None  # refused above
         path, sha256 = fetch_checkpoint(size)
         dims, state = load_openai_checkpoint(path)
         check_size(size, dims, path)
@@ -75,7 +96,8 @@ def load_weights(size: str, checkpoint: str | None, *, seed: int = 0) -> LoadedW
         if not path.exists():
             raise WeightsError(
                 f"checkpoint {path} does not exist.",
-                "Pass an openai-whisper .pt file, a CTranslate2 model directory, or --weights random.",
+                "Pass an openai-whisper .pt file, a CTranslate2 or transformers Whisper directory, "
+                "or --weights random.",
             )
         weights = _load_directory(size, path) if path.is_dir() else _load_file(size, path)
     check_state_dict(
@@ -103,8 +125,13 @@ def build_whisper(weights: LoadedWeights) -> whisper.model.Whisper:
     return model.float().eval()
 
 
-def check_size(size: str, dims: ModelDimensions, where: object) -> None:
-    """Refuse a checkpoint whose dimensions are not those of ``size`` (one line: what and how)."""
+def check_size(size: str | None, dims: ModelDimensions, where: object) -> None:
+    """Refuse a checkpoint whose dimensions are not those of ``size`` (one line: what and how).
+
+    ``size`` None accepts any dimensions: they come from the checkpoint either way.
+    """
+    if size is None:
+        return
     want = DIMENSIONS[size]
     if dims == want:
         return
@@ -113,7 +140,7 @@ def check_size(size: str, dims: ModelDimensions, where: object) -> None:
     fix = (
         f"Pass --size {matches[0]} or another checkpoint."
         if matches
-        else ("Pass the --size it was made for, or another checkpoint.")
+        else "Omit --size to take every dimension from the checkpoint, or pass another one."
     )
     if (dims.n_audio_layer, dims.n_audio_state) != (want.n_audio_layer, want.n_audio_state):
         has = f"{dims.n_audio_layer} encoder layers of width {dims.n_audio_state}"
@@ -166,23 +193,38 @@ def _parse_seed(checkpoint: str, default: int) -> int:
         ) from None
 
 
-def _load_directory(size: str, path: Path) -> LoadedWeights:
+def _load_directory(size: str | None, path: Path) -> LoadedWeights:
+    if is_huggingface_dir(path):
+        return _load_huggingface(size, path)
     with Ct2Checkpoint(path) as ct2:
         check_size(size, ct2.dims, path)  # before reading any tensor data
         heads = ct2.alignment_heads
-        if heads is not None and not all(
-            0 <= layer < ct2.dims.n_text_layer and 0 <= head < ct2.dims.n_text_head
-            for layer, head in heads
-        ):
-            raise WeightsError(
-                f"{path}/config.json names alignment heads outside the model.", "Restore it."
-            )
+        _check_alignment_heads(ct2.dims, heads, path / "config.json")
         return LoadedWeights(
             ct2.dims, ct2.state_dict(), f"ctranslate2:{path}", str(ct2.path), ct2.sha256(), heads
         )
 
 
-def _load_file(size: str, path: Path) -> LoadedWeights:
+def _check_alignment_heads(
+    dims: ModelDimensions, heads: tuple[tuple[int, int], ...] | None, where: Path
+) -> None:
+    if heads is not None and not all(
+        0 <= layer < dims.n_text_layer and 0 <= head < dims.n_text_head for layer, head in heads
+    ):
+        raise WeightsError(f"{where} names alignment heads outside the model.", "Restore it.")
+
+
+def _load_huggingface(size: str | None, path: Path) -> LoadedWeights:
+    dims = read_dims(path)
+    check_size(size, dims, path)  # before reading any tensor data
+    heads = read_alignment_heads(path)
+    _check_alignment_heads(dims, heads, path / "generation_config.json")
+    state, files = load_huggingface_state(path, dims)
+    where = files[0] if len(files) == 1 else path
+    return LoadedWeights(dims, state, f"huggingface:{path}", str(where), files_sha256(files), heads)
+
+
+def _load_file(size: str | None, path: Path) -> LoadedWeights:
     sha256 = file_sha256(path)
     dims, state = load_openai_checkpoint(path)
     check_size(size, dims, path)
