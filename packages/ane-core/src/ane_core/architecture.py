@@ -132,6 +132,16 @@ class Architecture(ABC):
         """The model that parity checks compare against: by default the stock build."""
         return self.build(component, "stock", weights, **options)
 
+    def release_weights(self, weights: Any, remaining: Sequence[str]) -> None:
+        """Drop from ``weights`` the tensors that none of the ``remaining`` components needs.
+
+        Why: exporting several components in one process (``--component all``) would keep
+        every exported component's weights alive to the end, so the last conversion's peak
+        memory would include them all. Called after each component is exported. Default:
+        keep everything.
+        """
+        return None
+
     def latency_cases(
         self, component: str, variant: str, weights: Any, **options: Any
     ) -> list[LatencyCase]:

@@ -101,7 +101,17 @@ class WhisperArchitecture(Architecture):
         return tuple(self._builders)
 
     def load_weights(self, size: str | None, checkpoint: str | None, seed: int = 0) -> LoadedWeights:
-        return load_weights(size, checkpoint, seed=seed)  # size None: dims from the checkpoint
+        if size is None:
+            raise UsageError("whisper needs --size.", f"Use one of: {', '.join(SIZES)}.")
+        return load_weights(size, checkpoint, seed=seed)
+
+    def release_weights(self, weights: LoadedWeights, remaining: Sequence[str]) -> None:
+        """Free ``encoder.*`` once no encoder is left to export, ``decoder.*`` once neither
+        cross_kv nor decoder is (a medium encoder is 1.2 GB of float32)."""
+        for prefix, users in (("encoder.", {"encoder"}), ("decoder.", {"cross_kv", "decoder"})):
+            if not users & set(remaining):
+                for name in [n for n in weights.state_dict if n.startswith(prefix)]:
+                    del weights.state_dict[name]
 
     def latency_cases(self, component, variant, weights, **options):
         return bench.latency_cases(self, component, variant, weights, **options)

@@ -61,7 +61,7 @@ def export_job(
     with timed_phase(reporter, "weights", "load", load_timing):
         weights = architecture.load_weights(size, checkpoint, seed=seed)
     exports = []
-    for component in components:
+    for index, component in enumerate(components):
         result = export_component(
             architecture,
             size=size,
@@ -74,6 +74,7 @@ def export_job(
             force=True,
             reporter=reporter,
         )
+        architecture.release_weights(weights, components[index + 1 :])  # as ane export
         label = result.path.name
         phases = dict(result.timings)
         exports.append(

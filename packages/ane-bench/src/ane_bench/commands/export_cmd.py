@@ -84,7 +84,7 @@ def export_command(
     reporter = PhasePrinter(enabled=not quiet)
     weights = arch.load_weights(size, checkpoint, seed=seed)
     click.echo(f"weights: {weights.source}", err=True)
-    for name in components:
+    for index, name in enumerate(components):
         result = export_component(
             arch,
             size=size,
@@ -98,6 +98,7 @@ def export_command(
             reporter=reporter,
             build_options=build_options,
         )
+        arch.release_weights(weights, components[index + 1 :])
         total = sum(result.timings.values())
         ops = sum(result.op_counts.values())
         click.echo(f"{result.path}  ({total:.1f} s, {ops} ops, {result.cast_count} cast)")
