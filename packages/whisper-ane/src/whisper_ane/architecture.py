@@ -101,9 +101,7 @@ class WhisperArchitecture(Architecture):
         return tuple(self._builders)
 
     def load_weights(self, size: str | None, checkpoint: str | None, seed: int = 0) -> LoadedWeights:
-        if size is None:
-            raise UsageError("whisper needs --size.", f"Use one of: {', '.join(SIZES)}.")
-        return load_weights(size, checkpoint, seed=seed)
+        return load_weights(size, checkpoint, seed=seed)  # size None: dims from the checkpoint
 
     def release_weights(self, weights: LoadedWeights, remaining: Sequence[str]) -> None:
         """Free ``encoder.*`` once no encoder is left to export, ``decoder.*`` once neither
