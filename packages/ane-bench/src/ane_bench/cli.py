@@ -11,7 +11,14 @@ import os
 import click
 
 from ane_bench import __version__
-from ane_bench.commands import bench_cmd, export_cmd, inspect_cmd, list_cmd, parity_cmd
+from ane_bench.commands import (
+    bench_cmd,
+    export_cmd,
+    inspect_cmd,
+    list_cmd,
+    parity_cmd,
+    transcribe_cmd,
+)
 from ane_bench.errors import AneGroup
 
 
@@ -32,6 +39,7 @@ cli.add_command(export_cmd.export_command)
 cli.add_command(inspect_cmd.inspect_command)
 cli.add_command(bench_cmd.bench_command)
 cli.add_command(parity_cmd.parity_command)
+cli.add_command(transcribe_cmd.transcribe_command)
 
 
 def main() -> None:

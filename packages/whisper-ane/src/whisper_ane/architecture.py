@@ -127,3 +127,16 @@ class WhisperArchitecture(Architecture):
                 f"whisper has no component {component!r}.", f"Use one of: {', '.join(self._builders)}."
             )
         return builder(variant, weights, **options)
+
+    @property
+    def transcribe_backends(self) -> tuple[str, ...]:
+        """``ane transcribe --backend`` choices."""
+        from whisper_ane.transcription import BACKENDS
+
+        return BACKENDS
+
+    def transcriber(self, weights: LoadedWeights, *, backend: str, precision: Any):
+        """A function of one audio path returning text, segments and timings."""
+        from whisper_ane.transcription import make_transcriber
+
+        return make_transcriber(weights, backend=backend, precision=precision)

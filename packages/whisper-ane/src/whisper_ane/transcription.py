@@ -1,0 +1,72 @@
+"""Audio files to text with a chosen backend: what ``ane transcribe whisper`` calls.
+
+Why a separate module: the CLI (ane-bench) knows no model; it asks the architecture for a
+transcriber and prints what comes back. The result is plain JSON-ready data: the text,
+whisper's segments and where the time went.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ane_core.errors import UsageError
+from ane_core.targets import Precision
+
+from whisper_ane.backends import TORCH_BACKENDS, torch_backend
+from whisper_ane.decoding import DecodeStats, StaticCacheWhisper, transcribe
+from whisper_ane.weights.source import LoadedWeights
+
+BACKENDS: tuple[str, ...] = tuple(TORCH_BACKENDS)
+"""Backends ``ane transcribe --backend`` accepts."""
+
+_SEGMENT_FIELDS = ("id", "seek", "start", "end", "text", "tokens", "avg_logprob", "no_speech_prob")
+
+Transcriber = Callable[..., dict[str, Any]]
+
+
+def check_backend(backend: str) -> None:
+    """One-line error for an unknown backend, before any weights are loaded."""
+    if backend not in BACKENDS:
+        raise UsageError(f"unknown backend {backend!r}.", f"Use one of: {', '.join(BACKENDS)}.")
+
+
+def make_transcriber(
+    weights: LoadedWeights, *, backend: str = "torch-ane", precision: Precision = Precision.FP32
+) -> Transcriber:
+    """Build the backend once; the returned function transcribes one file per call.
+
+    It takes the path and ``language`` (None: detect), ``task`` (transcribe/translate) and
+    ``without_timestamps``, and returns ``{"audio", "language", "text", "segments",
+    "timings"}``. Decoding is greedy at temperature 0, as ``whisper.transcribe`` with
+    ``temperature=0.0``.
+    """
+    check_backend(backend)
+    model = StaticCacheWhisper(torch_backend(backend, weights, precision))
+
+    def transcribe_file(
+        path: str | Path,
+        *,
+        language: str | None = None,
+        task: str = "transcribe",
+        without_timestamps: bool = False,
+    ) -> dict[str, Any]:
+        if not Path(path).is_file():
+            raise UsageError(f"audio file {path} does not exist.", "Pass a path to a sound file.")
+        model.stats = DecodeStats()
+        start = time.perf_counter()
+        result = transcribe(
+            model, str(path), language=language, task=task, without_timestamps=without_timestamps
+        )
+        timings = {"total_s": round(time.perf_counter() - start, 4), **model.stats.as_dict()}
+        return {
+            "audio": str(path),
+            "language": result["language"],
+            "text": result["text"].strip(),
+            "segments": [{k: s[k] for k in _SEGMENT_FIELDS} for s in result["segments"]],
+            "timings": timings,
+        }
+
+    return transcribe_file
