@@ -8,12 +8,16 @@ compared with stock whisper's on any OS.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 from ane_core.architecture import ExportableModel
 from ane_core.executor import load_program
+from ane_core.executor.coreml import parse_compute_units, require_macos
 from ane_core.export import export_component, package_name
 from ane_core.targets import DEFAULT_TARGET, Precision, parse_target
 
@@ -105,3 +109,38 @@ def package_backend(
         for component in COMPONENTS
     }
     return WhisperBackend(name=backend, dims=weights.dims, **runners)
+
+
+PACKAGES_DIR_ENV = "ANE_PACKAGES_DIR"
+"""Directory in which :func:`exported_backend` keeps its exports and reuses them across runs
+(delete it after changing the export code). Unset: a fresh temporary directory per backend."""
+
+
+def _weights_key(weights: LoadedWeights) -> str:
+    """A directory name per set of weights, so kept exports of two models never mix."""
+    return (weights.sha256 or hashlib.sha256(weights.source.encode()).hexdigest())[:16]
+
+
+def exported_backend(
+    weights: LoadedWeights,
+    backend: str,
+    precision: Precision,
+    *,
+    size: str | None = None,
+    compute_units: str = "all",
+) -> WhisperBackend:
+    """Export the ANE packages of ``weights`` (or reuse them from ``$ANE_PACKAGES_DIR``) and
+    wrap them as a decoding backend. A temporary directory lives as long as the backend."""
+    parse_compute_units(compute_units)
+    if backend == "coreml":
+        require_macos()  # before minutes of exporting
+    kept = os.environ.get(PACKAGES_DIR_ENV)
+    scratch = None if kept else tempfile.TemporaryDirectory(prefix="ane-packages-")
+    directory = Path(kept) / _weights_key(weights) if kept else Path(scratch.name)
+    directory.mkdir(parents=True, exist_ok=True)
+    packages = export_packages(weights, size, precision, directory)
+    result = package_backend(
+        packages, weights, precision, backend=backend, compute_units=compute_units
+    )
+    result.scratch = scratch  # removed with the backend, not before (Core ML reads lazily)
+    return result

@@ -17,9 +17,10 @@ from ane_core.targets import Precision
 
 from whisper_ane.backends import TORCH_BACKENDS, torch_backend
 from whisper_ane.decoding import DecodeStats, StaticCacheWhisper, transcribe
+from whisper_ane.package_backend import PACKAGE_BACKENDS, exported_backend
 from whisper_ane.weights.source import LoadedWeights
 
-BACKENDS: tuple[str, ...] = tuple(TORCH_BACKENDS)
+BACKENDS: tuple[str, ...] = (*TORCH_BACKENDS, *PACKAGE_BACKENDS)
 """Backends ``ane transcribe --backend`` accepts."""
 
 _SEGMENT_FIELDS = ("id", "seek", "start", "end", "text", "tokens", "avg_logprob", "no_speech_prob")
@@ -44,7 +45,10 @@ def make_transcriber(
     ``temperature=0.0``.
     """
     check_backend(backend)
-    model = StaticCacheWhisper(torch_backend(backend, weights, precision))
+    if backend in PACKAGE_BACKENDS:  # the exported packages: reference executor or Core ML
+        model = StaticCacheWhisper(exported_backend(weights, backend, precision))
+    else:
+        model = StaticCacheWhisper(torch_backend(backend, weights, precision))
 
     def transcribe_file(
         path: str | Path,
