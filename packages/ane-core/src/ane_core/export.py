@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ane_core.architecture import Architecture
+from ane_core.compress import NO_COMPRESSION, Compression, compress_model, describe
 from ane_core.convert import to_coreml, trace
 from ane_core.errors import UsageError
-from ane_core.metadata import apply_metadata, export_metadata
+from ane_core.metadata import PREFIX, apply_metadata, export_metadata
 from ane_core.mil import op_counts
 from ane_core.progress import Reporter, SilentReporter, timed_phase
 from ane_core.save import check_target, staging
@@ -34,6 +35,7 @@ class ExportResult:
     variant: str
     precision: str
     target: str
+    compression: str = "none"
     timings: dict[str, float] = field(default_factory=dict)
     op_counts: Counter[str] = field(default_factory=Counter)
 
@@ -43,11 +45,17 @@ class ExportResult:
 
 
 def package_name(
-    architecture: str, size: str | None, component: str, variant: str, precision: Precision
+    architecture: str,
+    size: str | None,
+    component: str,
+    variant: str,
+    precision: Precision,
+    compression: Compression = NO_COMPRESSION,
 ) -> str:
-    """``whisper-tiny.en-encoder-ane-fp16.mlpackage``: says size, component, arch and precision."""
+    """``whisper-tiny.en-encoder-ane-fp16-pal4.mlpackage``: size, component, arch, precision
+    and weight compression (no suffix when uncompressed)."""
     parts = [architecture, size, component, variant, precision.value]
-    return "-".join(p for p in parts if p) + ".mlpackage"
+    return "-".join(p for p in parts if p) + compression.suffix + ".mlpackage"
 
 
 def resolve_components(architecture: Architecture, component: str) -> list[str]:
@@ -84,11 +92,13 @@ def export_component(
     force: bool = False,
     reporter: Reporter | None = None,
     build_options: dict[str, Any] | None = None,
+    compression: Compression = NO_COMPRESSION,
 ) -> ExportResult:
     """Export one component of one variant to ``output_dir`` and return where it went."""
     reporter = reporter or SilentReporter()
     target_name, target_value = target
-    path = Path(output_dir) / package_name(architecture.name, size, component, variant, precision)
+    name = package_name(architecture.name, size, component, variant, precision, compression)
+    path = Path(output_dir) / name
     check_target(path, force=force)
     label = path.name
     result = ExportResult(
@@ -99,6 +109,7 @@ def export_component(
         variant=variant,
         precision=precision.value,
         target=target_name,
+        compression=compression.name,
     )
     timings = result.timings
     with staging(path, force=force) as stage, stage.temporary_files():
@@ -111,20 +122,21 @@ def export_component(
             del traced
             model.module = None  # free the PyTorch weights before saving
             gc.collect()
-            apply_metadata(
-                mlmodel,
-                model,
-                export_metadata(
-                    architecture=architecture.name,
-                    size=size,
-                    component=component,
-                    variant=variant,
-                    precision=precision.value,
-                    target=target_name,
-                    weights=weights,
-                    extra_packages=getattr(architecture, "metadata_packages", ()),
-                ),
+            metadata = export_metadata(
+                architecture=architecture.name,
+                size=size,
+                component=component,
+                variant=variant,
+                precision=precision.value,
+                target=target_name,
+                weights=weights,
+                extra_packages=getattr(architecture, "metadata_packages", ()),
             )
+            metadata[PREFIX + "compression"] = describe(compression, target_name)
+            apply_metadata(mlmodel, model, metadata)
+        if compression.enabled:  # metadata survives compression (coremltools copies it)
+            with timed_phase(reporter, label, "compress", timings):
+                mlmodel = compress_model(mlmodel, compression, target_name)
         with timed_phase(reporter, label, "save", timings):
             mlmodel.save(str(stage.path))
             del mlmodel

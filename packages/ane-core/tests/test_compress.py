@@ -1,0 +1,163 @@
+"""Weight compression on the toy architecture: ops in the saved program, size, and accuracy.
+
+Accuracy is measured by running the saved, compressed package with the numpy reference
+executor against the PyTorch module, so a compression that wrote the wrong weights (or
+that the executor decoded wrongly) fails here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from ane_core.compress import (
+    COMPRESSIONS,
+    NO_COMPRESSION,
+    PALETTE_GROUP_SIZE,
+    palette_granularity,
+    parse_compression,
+    supports_grouped_palettes,
+)
+from ane_core.errors import UsageError
+from ane_core.executor import run_package
+from ane_core.export import export_component, package_name
+from ane_core.metrics import psnr
+from ane_core.mil import load_spec, op_counts
+from ane_core.targets import Precision, parse_target
+from ane_core.testing import ToyArchitecture
+
+COMPRESSED_OPS = {
+    "constexpr_affine_dequantize",
+    "constexpr_blockwise_shift_scale",
+    "constexpr_lut_to_dense",
+}
+TOY_WEIGHT_TENSORS = 10  # 2 blocks x (q, k, v, out, fc), each 64 x 64: above the threshold
+
+
+def _bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def _export(out: Path, compression: str, target: str = "macOS13"):
+    arch = ToyArchitecture()
+    weights = arch.load_weights("small", None)
+    return export_component(
+        arch,
+        size="small",
+        component="encoder",
+        variant="ane",
+        weights=weights,
+        precision=Precision.FP16,
+        target=parse_target(target, precision=Precision.FP16),
+        output_dir=out / target,
+        compression=parse_compression(compression),
+    )
+
+
+@pytest.fixture(scope="module")
+def toy_reference():
+    """The PyTorch output and the uncompressed FP16 package, shared by every case."""
+    arch = ToyArchitecture()
+    model = arch.build("encoder", "ane", arch.load_weights("small", None))
+    with torch.no_grad():
+        reference = model.module(*model.example_inputs).numpy()
+    return model.example_inputs[0].numpy(), reference
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """``exported(compression, target)``: each toy export made once per module."""
+    out = tmp_path_factory.mktemp("compress")
+    cache = {}
+
+    def get(compression: str, target: str = "macOS13"):
+        if (compression, target) not in cache:
+            cache[compression, target] = _export(out, compression, target)
+        return cache[compression, target]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def uncompressed_bytes(exported) -> int:
+    result = exported("none")
+    assert not COMPRESSED_OPS & set(op_counts(result.path))
+    return _bytes(result.path)
+
+
+def test_compression_names_and_targets():
+    assert parse_compression(None) is NO_COMPRESSION
+    assert parse_compression("PALETTIZE4").nbits == 4
+    with pytest.raises(UsageError, match="unknown --compress 'int4'"):
+        parse_compression("int4")
+    assert [supports_grouped_palettes(t) for t in ("macOS13", "macOS14", "macOS15", "macOS26")] == [
+        False,
+        False,
+        True,
+        True,
+    ]
+    assert supports_grouped_palettes("iOS18") and not supports_grouped_palettes("iOS17")
+    assert palette_granularity("iOS16") == "per_tensor"
+    suffixes = [c.suffix for c in COMPRESSIONS.values()]
+    assert len(set(suffixes)) == len(suffixes)
+    name = package_name("w", "tiny", "encoder", "ane", Precision.FP16, COMPRESSIONS["palettize4"])
+    assert name == "w-tiny-encoder-ane-fp16-pal4.mlpackage"
+
+
+@pytest.mark.parametrize(
+    ("compression", "target", "op", "floor", "granularity"),
+    [
+        ("int8", "macOS13", "constexpr_affine_dequantize", 40.0, "per_channel"),
+        ("int8-tensor", "macOS13", "constexpr_affine_dequantize", 40.0, "per_tensor"),
+        ("palettize8", "macOS13", "constexpr_lut_to_dense", 40.0, "per_tensor"),
+        ("palettize6", "macOS13", "constexpr_lut_to_dense", 32.0, "per_tensor"),
+        ("palettize4", "macOS13", "constexpr_lut_to_dense", 22.0, "per_tensor"),
+        ("int8", "macOS15", "constexpr_blockwise_shift_scale", 40.0, "per_channel"),
+        (
+            "palettize4",
+            "macOS15",
+            "constexpr_lut_to_dense",
+            22.0,
+            f"per_grouped_channel/{PALETTE_GROUP_SIZE}",
+        ),
+    ],
+)
+def test_compressed_export(
+    exported, toy_reference, uncompressed_bytes, compression, target, op, floor, granularity
+):
+    result = exported(compression, target)
+    spec = COMPRESSIONS[compression]
+    assert result.path.name == f"toy-small-encoder-ane-fp16{spec.suffix}.mlpackage"
+    assert result.compression == compression
+    assert "compress" in result.timings
+    ops = op_counts(result.path)
+    assert ops[op] == TOY_WEIGHT_TENSORS
+    assert not (COMPRESSED_OPS - {op}) & set(ops)
+    assert ops["cast"] == 0
+    meta = dict(load_spec(result.path).description.metadata.userDefined)
+    assert meta["ane.compression"].startswith(f"{compression} (")
+    assert granularity in meta["ane.compression"]
+    assert meta["ane.architecture"] == "toy"  # metadata survived compression
+    assert _bytes(result.path) < uncompressed_bytes
+    x, reference = toy_reference
+    output = run_package(result.path, {"x": x})["y"]
+    assert psnr(reference, output) >= floor
+
+
+def test_fewer_bits_make_smaller_and_less_accurate_packages(exported, toy_reference):
+    results = [exported(f"palettize{n}") for n in (8, 6, 4)]
+    sizes = [_bytes(r.path) for r in results]
+    assert sizes[0] > sizes[1] > sizes[2]
+    x, reference = toy_reference
+    errors = [psnr(reference, run_package(r.path, {"x": x})["y"]) for r in results]
+    assert errors[0] > errors[1] > errors[2]
+
+
+def test_uncompressed_export_records_none(exported):
+    result = exported("none")
+    assert result.path.name == "toy-small-encoder-ane-fp16.mlpackage"
+    assert "compress" not in result.timings
+    meta = dict(load_spec(result.path).description.metadata.userDefined)
+    assert meta["ane.compression"] == "none"
