@@ -7,6 +7,7 @@ ane-core's suite runs without whisper-ane or ane-bench, and ane-bench's without 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nox
@@ -114,6 +115,22 @@ print(os.path.join(os.path.dirname(p2.__file__), "data"))
 """
 
 
+def bundled_whisper_weights(session: nox.Session) -> dict[str, str]:
+    """Checkpoint directories of the real weights that registry packages ship, by size."""
+    tiny, base_part1, base_part2 = session.run(
+        "python", "-c", BENCH_WEIGHTS_SCRIPT, silent=True
+    ).split()
+    # The multilingual base model ships split over two packages: one directory holds both.
+    base = Path(session.create_tmp()) / "whisper-base-ct2"
+    base.mkdir(exist_ok=True)
+    for source in (Path(base_part1), Path(base_part2)):
+        for item in source.iterdir():
+            link = base / item.name
+            if not link.exists():
+                link.symlink_to(item)
+    return {"tiny.en": tiny, "base": str(base)}
+
+
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """`ane bench whisper` on a matrix this 2-core machine finishes in minutes: tiny.en and
@@ -130,18 +147,103 @@ def bench(session: nox.Session) -> None:
     chosen = {args[i + 1] for i, a in enumerate(args[:-1]) if a == "--size"} or set(BENCH_SIZES)
     weights: list[str] = []
     if not {"--weights", "--checkpoint"} & set(args):
-        tiny, base_part1, base_part2 = session.run(
-            "python", "-c", BENCH_WEIGHTS_SCRIPT, silent=True
-        ).split()
-        # The multilingual base model ships split over two packages: one directory holds both.
-        base = Path(session.create_tmp()) / "whisper-base-ct2"
-        base.mkdir(exist_ok=True)
-        for source in (Path(base_part1), Path(base_part2)):
-            for item in source.iterdir():
-                link = base / item.name
-                if not link.exists():
-                    link.symlink_to(item)
-        bundled = {"tiny.en": tiny, "base": str(base)}
+        bundled = bundled_whisper_weights(session)
         weights = [f"{size}={path}" for size, path in bundled.items() if size in chosen]
         weights = [a for w in [*weights, "random"] for a in ("--weights", w)]
     session.run("ane", "bench", "whisper", "-o", "bench-results", *sizes, *weights, *args)
+
+
+SHARED_AUDIO = Path(__file__).resolve().parent.parent / "shared" / "audio"
+PARITY_SIZES = ["tiny.en", "base"]
+STOCK_TRANSCRIPTS_SCRIPT = """
+import json, sys, whisper
+from whisper_ane.weights import build_whisper, load_weights
+model = build_whisper(load_weights(sys.argv[1], sys.argv[2]))
+texts = {f: whisper.transcribe(model, f, temperature=0.0, fp16=False)["text"].strip()
+         for f in sys.argv[3:]}
+print(json.dumps(texts))
+"""
+
+
+@nox.session(default=False)
+def parity(session: nox.Session) -> None:
+    """Exported packages vs PyTorch for tiny.en and base (bundled real weights) on
+    ../shared/audio/: `ane parity whisper` (every component, FP32 and FP16 exports run by the
+    reference executor; fails under 90 dB FP32 / 35 dB FP16), then `ane transcribe --backend
+    mil` against stock openai-whisper (FP32 must match exactly, FP16 differences are
+    reported). Writes parity-results/. Extra arguments go to `ane parity`.
+    """
+    install_package(session, "whisper-ane")
+    session.install("-e", "packages/ane-bench")
+    audio = sorted(str(p) for p in SHARED_AUDIO.iterdir() if p.suffix in (".flac", ".wav"))
+    if not audio:
+        session.error(f"no speech clips in {SHARED_AUDIO}")
+    weights = bundled_whisper_weights(session)
+    results = Path("parity-results")
+    results.mkdir(exist_ok=True)
+    audio_args = [a for path in audio for a in ("--audio", path)]
+    env = {"ANE_PACKAGES_DIR": str(Path(session.create_tmp()) / "packages")}
+    mismatches = []
+    for size in PARITY_SIZES:
+        checkpoint = weights[size]
+        session.run(
+            "ane",
+            "parity",
+            "whisper",
+            "--size",
+            size,
+            "--checkpoint",
+            checkpoint,
+            *audio_args,
+            "--json",
+            str(results / f"parity-{size}.json"),
+            *session.posargs,
+        )
+        stock = json.loads(
+            session.run(
+                "python",
+                "-c",
+                STOCK_TRANSCRIPTS_SCRIPT,
+                size,
+                checkpoint,
+                *audio,
+                silent=True,
+                stderr=None,  # coremltools' platform warnings stay out of the JSON
+            )
+            .strip()
+            .splitlines()[-1]
+        )
+        for precision in ("fp32", "fp16"):
+            report = json.loads(
+                session.run(
+                    "ane",
+                    "transcribe",
+                    "whisper",
+                    *audio,
+                    "--size",
+                    size,
+                    "--checkpoint",
+                    checkpoint,
+                    "--backend",
+                    "mil",
+                    "--precision",
+                    precision,
+                    "--json",
+                    silent=True,
+                    stderr=None,
+                    env=env,
+                )
+            )
+            for item in report["files"]:
+                same = item["text"] == stock[item["audio"]]
+                session.log(
+                    f"{size} {precision} {Path(item['audio']).name}: "
+                    f"{'same text as stock whisper' if same else 'DIFFERS'}"
+                )
+                if not same:
+                    session.log(f"  stock: {stock[item['audio']]!r}")
+                    session.log(f"  mil:   {item['text']!r}")
+                    if precision == "fp32":
+                        mismatches.append(f"{size} {Path(item['audio']).name}")
+    if mismatches:
+        session.error(f"FP32 packages transcribe differently from stock whisper: {mismatches}")
