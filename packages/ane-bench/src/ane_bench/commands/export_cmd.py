@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 from ane_core.build_options import parse_build_options
+from ane_core.compress import COMPRESSIONS, parse_compression
 from ane_core.export import check_variant, export_component, package_name, resolve_components
 from ane_core.inspect import inspect_package, write_report
 from ane_core.plugins import get_architecture
@@ -49,6 +50,14 @@ from ane_bench.weights_option import weights_options
     show_default=True,
     help="Minimum deployment target, e.g. macOS13, iOS16.",
 )
+@click.option(
+    "--compress",
+    "compress",
+    default="none",
+    show_default=True,
+    help=f"Weight compression: {', '.join(COMPRESSIONS)} (palettes are grouped per channel "
+    "on macOS15/iOS18 and later).",
+)
 @click.option("--force", is_flag=True, help="Overwrite existing packages.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def export_command(
@@ -62,6 +71,7 @@ def export_command(
     precision,
     component,
     target,
+    compress,
     force,
     quiet,
 ) -> None:
@@ -77,10 +87,12 @@ def export_command(
     # Validate everything cheap before loading gigabytes of weights.
     prec = parse_precision(precision)
     target_pair = parse_target(target, precision=prec)
+    compression = parse_compression(compress)
     check_variant(arch, variant)
     components = resolve_components(arch, component)
     for name in components:
-        check_target(output_dir / package_name(arch.name, size, name, variant, prec), force=force)
+        path = output_dir / package_name(arch.name, size, name, variant, prec, compression)
+        check_target(path, force=force)
     reporter = PhasePrinter(enabled=not quiet)
     weights = arch.load_weights(size, checkpoint, seed=seed)
     click.echo(f"weights: {weights.source}", err=True)
@@ -97,6 +109,7 @@ def export_command(
             force=force,
             reporter=reporter,
             build_options=build_options,
+            compression=compression,
         )
         arch.release_weights(weights, components[index + 1 :])
         total = sum(result.timings.values())
