@@ -136,3 +136,15 @@ def test_base_multilingual_tokens_and_language_equal_whisper(base_weights, clip,
     assert min(psnr(expected[i], fp16[i]) for i in range(len(tokens))) >= 35
     assert torch.equal(fp32.argmax(-1), expected.argmax(-1))
     assert torch.equal(fp16.argmax(-1), expected.argmax(-1))
+
+
+def test_language_detection_equals_whisper_on_a_multilingual_model(jfk_audio):
+    """Seeded random multilingual tiny weights: fast, and the detection path is whisper's."""
+    weights = load_weights("tiny", "random:3")
+    mel = load_mel(str(jfk_audio), weights.dims.n_mels)
+    stock_token, stock_probs = whisper.detect_language(build_whisper(weights), mel)
+    model = StaticCacheWhisper(torch_backend("torch-ane", weights, Precision.FP32))
+    token, probs = whisper.detect_language(model, mel)
+    assert int(token) == int(stock_token)
+    assert probs.keys() == stock_probs.keys()
+    assert max(abs(probs[k] - stock_probs[k]) for k in probs) < 1e-5

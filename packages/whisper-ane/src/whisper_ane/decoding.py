@@ -13,7 +13,7 @@ per-token step:
 * :class:`StaticCacheInference` is a ``whisper.decoding.Inference`` (whisper's extension point
   for the forward pass) that runs a :class:`DecoderSession`.
 * :class:`StaticCacheWhisper` stands in for ``whisper.model.Whisper`` where
-  ``whisper.decode``, ``whisper.detect_language`` and ``whisper.transcribe`` use a model:
+  ``whisper.transcribe`` and ``whisper.detect_language`` use a model:
   ``dims``, ``device``, ``encoder(mel)``, ``logits(tokens, features)``, ``decode`` and
   ``detect_language``. Audio features cross that interface in whisper's ``(B, 1500, C)``
   layout (whisper tells mel from features by that shape); the backend's own layout is
@@ -180,8 +180,10 @@ class _NoHookedBlocks:
 class StaticCacheWhisper:
     """A :class:`WhisperBackend` behind the model interface of openai-whisper's decoding.
 
-    Pass it to ``whisper.transcribe`` (or use :func:`transcribe`), ``whisper.decode`` and
-    ``whisper.detect_language`` as you would a ``whisper.model.Whisper``.
+    Pass it to ``whisper.transcribe`` (or use :func:`transcribe`) and
+    ``whisper.detect_language`` as you would a ``whisper.model.Whisper``, and call its
+    ``decode`` method (not the module function ``whisper.decode``, which always builds
+    whisper's hook-based ``PyTorchInference``).
     """
 
     is_multilingual = whisper.model.Whisper.is_multilingual
