@@ -122,3 +122,60 @@ def test_exported_toy_transformer_matches_pytorch(tmp_path, precision, floor):
     output = run_package(result.path, inputs)["y"]
     assert output.dtype == precision.numpy_dtype
     assert psnr(reference, output) >= floor
+
+
+@pytest.mark.parametrize(
+    ("compression", "target", "op"),
+    [
+        ("int8", "macOS13", "constexpr_affine_dequantize"),
+        ("int8", "macOS15", "constexpr_blockwise_shift_scale"),
+        ("palettize4", "macOS15", "constexpr_lut_to_dense"),
+    ],
+)
+def test_compressed_exports_run_dequantised(tmp_path, compression, target, op):
+    """Compressed weights are expanded by their constexpr ops, not read as raw codes
+    (which would put the output tens of dB off)."""
+    from ane_core.compress import parse_compression
+    from ane_core.mil import op_counts
+
+    arch = ToyArchitecture()
+    weights = arch.load_weights("small", None)
+    (case,) = arch.parity_inputs("encoder", "ane", weights)
+    model = arch.build("encoder", "ane", weights)
+    with torch.no_grad():
+        reference = model.module(*case.inputs).numpy()
+    result = export_component(
+        arch,
+        size="small",
+        component="encoder",
+        variant="ane",
+        weights=weights,
+        precision=Precision.FP16,
+        target=parse_target(target),
+        output_dir=tmp_path,
+        compression=parse_compression(compression),
+    )
+    assert op_counts(result.path)[op] > 0
+    output = run_package(result.path, {"x": case.inputs[0].numpy()})["y"]
+    assert psnr(reference, output) >= 20.0
+
+
+def test_float16_rounding_is_bit_identical_to_numpy():
+    from ane_core.executor.dtypes import round_to_float16
+
+    rng = np.random.default_rng(0)
+    scales = (1e-9, 1e-7, 1e-5, 6e-5, 1e-2, 1.0, 1e3, 6e4, 1e5)
+    values = np.concatenate([rng.standard_normal(20000) * s for s in scales])
+    special = [np.nan, np.inf, -np.inf, 65519.9, 65520.0, 0.0, -0.0, 2**-14, 2**-24, 3 * 2**-25]
+    random_bits = rng.integers(0, 2**32, size=200000, dtype=np.uint64).astype(np.uint32)
+    for array in (
+        np.concatenate([values, special]).astype(np.float32),
+        random_bits.view(np.float32),
+    ):
+        with np.errstate(over="ignore", invalid="ignore"):
+            expected = array.astype(np.float16).astype(np.float32)
+        got = round_to_float16(array)
+        same = (expected.view(np.uint32) == got.view(np.uint32)) | (
+            np.isnan(expected) & np.isnan(got)
+        )
+        assert same.all()
