@@ -42,6 +42,20 @@ def conv(x, weight, bias=None, strides=None, pad_type="valid", pad=None, dilatio
     strides = [1] * n_spatial if strides is None else [int(s) for s in np.ravel(strides)]
     dilations = [1] * n_spatial if dilations is None else [int(d) for d in np.ravel(dilations)]
     pads = _pads(str(pad_type), pad, x.shape[2:], kernel, strides, dilations)
+    pointwise = all(k == 1 for k in kernel) and all(s == 1 for s in strides)
+    if pointwise and int(groups) == 1 and all(p == (0, 0) for p in pads):
+        # A Linear as 1x1 conv (the ANE layout's projections): one plain matmul.
+        n, c = x.shape[:2]
+        w = weight.reshape(weight.shape[0], c)
+        columns = x.reshape(n, c, -1)
+        # BLAS is fastest with the long axis as rows: W @ x for a decoder step's few
+        # positions, (x^T @ W^T)^T for an encoder's thousands.
+        if columns.shape[-1] <= 64:
+            y = np.matmul(w, columns)
+        else:
+            y = np.stack([(sample.T @ w.T).T for sample in columns])
+        y = y.reshape((n, weight.shape[0]) + x.shape[2:])
+        return y if bias is None else y + np.asarray(bias).reshape((-1,) + (1,) * n_spatial)
     if any(p != (0, 0) for p in pads):
         x = np.pad(x, [(0, 0), (0, 0), *pads])
     spatial_axes = tuple(range(2, x.ndim))
