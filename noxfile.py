@@ -249,3 +249,55 @@ def parity(session: nox.Session) -> None:
                         mismatches.append(f"{size} {Path(item['audio']).name}")
     if mismatches:
         session.error(f"FP32 packages transcribe differently from stock whisper: {mismatches}")
+
+
+# Every openai-whisper size once: "large" (= large-v3) and "turbo" (= large-v3-turbo) are
+# aliases with the same dimensions, so exporting them again would measure nothing new.
+EXPORT_ALL_SIZES = [
+    "tiny",
+    "tiny.en",
+    "base",
+    "base.en",
+    "small",
+    "small.en",
+    "medium",
+    "medium.en",
+    "large-v1",
+    "large-v2",
+    "large-v3",
+    "large-v3-turbo",
+]
+
+
+@nox.session(name="export-all", default=False)
+def export_all(session: nox.Session) -> None:
+    """Random-weight ANE FP16 export of every Whisper size's encoder and decoder, each in its
+    own process, with time per phase, peak memory and package size per variant: the proof
+    that every size converts. Writes export-all-results/results.{json,md}.
+
+    Not part of CI: the large sizes need tens of GB of memory and an hour. It drives
+    `ane bench --no-latency`, the same per-process measurement `nox -s bench` uses. Extra
+    arguments go to `ane bench`; a `--size` among them replaces the sizes
+    (`nox -s export-all -- --size tiny --precision fp32`).
+    """
+    install_package(session, "whisper-ane")
+    session.install("-e", "packages/ane-bench[bench]")
+    args = list(session.posargs)
+    sizes = [] if "--size" in args else [a for s in EXPORT_ALL_SIZES for a in ("--size", s)]
+    defaults = [] if "--precision" in args else ["--precision", "fp16"]
+    defaults += [] if "--arch" in args else ["--arch", "ane"]
+    if "--component" not in args:
+        defaults += ["--component", "encoder", "--component", "decoder"]
+    session.run(
+        "ane",
+        "bench",
+        "whisper",
+        "--weights",
+        "random",
+        "--no-latency",
+        "-o",
+        "export-all-results",
+        *sizes,
+        *defaults,
+        *args,
+    )
