@@ -76,6 +76,7 @@ def test_encoder_package_matches_stock_on_real_speech(
     _check_component("encoder", precision, tiny_en_package, tiny_en_weights, jfk_audio)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", [Precision.FP32, Precision.FP16])
 def test_cross_kv_package_matches_stock(precision, tiny_en_package, tiny_en_weights, jfk_audio):
     _check_component("cross_kv", precision, tiny_en_package, tiny_en_weights, jfk_audio)
