@@ -12,7 +12,7 @@ import transformers
 from ane_core.errors import UsageError, WeightsError
 from ane_core.layers import to_sequence_first
 from ane_core.metrics import psnr
-from conftest import TINY, padded_inputs, random_model
+from bert_testing import TINY, padded_inputs, random_model
 
 from bert_ane.architecture import BertArchitecture
 from bert_ane.checkpoint import load_checkpoint

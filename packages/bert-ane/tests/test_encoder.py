@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from ane_core.layers import to_sequence_first
 from ane_core.metrics import psnr
-from conftest import SENTENCES, TINY, padded_inputs
+from bert_testing import SENTENCES, TINY, padded_inputs
 
 from bert_ane.architecture import BertArchitecture
 from bert_ane.checkpoint import load_checkpoint

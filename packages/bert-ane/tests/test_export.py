@@ -12,7 +12,7 @@ from ane_core.export import export_component
 from ane_core.inspect import inspect_package
 from ane_core.metrics import psnr
 from ane_core.targets import Precision, parse_target
-from conftest import SENTENCES, TINY, padded_inputs
+from bert_testing import SENTENCES, TINY, padded_inputs
 
 from bert_ane.architecture import BertArchitecture
 from bert_ane.checkpoint import load_checkpoint
