@@ -16,6 +16,7 @@ from ane_core.compress import (
     COMPRESSIONS,
     NO_COMPRESSION,
     PALETTE_GROUP_SIZE,
+    compress_model,
     palette_granularity,
     parse_compression,
     supports_grouped_palettes,
@@ -153,6 +154,22 @@ def test_fewer_bits_make_smaller_and_less_accurate_packages(exported, toy_refere
     x, reference = toy_reference
     errors = [psnr(reference, run_package(r.path, {"x": x})["y"]) for r in results]
     assert errors[0] > errors[1] > errors[2]
+
+
+def test_grouped_palettes_fall_back_per_tensor_where_the_group_does_not_divide():
+    """A 50-channel weight cannot be split in groups of 16 (a Whisper vocabulary cannot
+    either): it must still be palettized, one palette for the tensor."""
+    ct = pytest.importorskip("coremltools")
+    linear = torch.nn.Linear(64, 50).eval()
+    traced = torch.jit.trace(linear, torch.randn(1, 64))
+    mlmodel = ct.convert(
+        traced,
+        inputs=[ct.TensorType(name="x", shape=(1, 64))],
+        convert_to="mlprogram",
+        minimum_deployment_target=ct.target.macOS15,
+    )
+    compressed = compress_model(mlmodel, COMPRESSIONS["palettize4"], "macOS15")
+    assert op_counts(compressed)["constexpr_lut_to_dense"] == 1
 
 
 def test_uncompressed_export_records_none(exported):

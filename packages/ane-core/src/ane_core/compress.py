@@ -98,7 +98,9 @@ def describe(compression: Compression, target_name: str) -> str:
     if compression.kind == "palettize":
         granularity = palette_granularity(target_name)
         if granularity == "per_grouped_channel":
-            granularity += f"/{PALETTE_GROUP_SIZE}"
+            granularity += (
+                f"/{PALETTE_GROUP_SIZE}, per_tensor where {PALETTE_GROUP_SIZE} does not divide"
+            )
         return f"{compression.name} (kmeans, {granularity})"
     return "none"
 
@@ -123,10 +125,21 @@ def compress_model(mlmodel: Any, compression: Compression, target_name: str) -> 
             "pip install 'ane-core[compress]' (scikit-learn and kmeans1d).",
         )
     granularity = palette_granularity(target_name)
-    grouped = {"group_size": PALETTE_GROUP_SIZE} if granularity == "per_grouped_channel" else {}
+    if granularity == "per_grouped_channel":
+        mlmodel = _palettize(mlmodel, compression.nbits, granularity, PALETTE_GROUP_SIZE)
+        # coremltools skips (with a warning) a tensor whose channel count the group size does
+        # not divide: Whisper's 51864..51866-token embedding, the largest decoder tensor. Those
+        # get one palette per tensor; weights already palettized are no longer consts, so
+        # this pass leaves them alone.
+    return _palettize(mlmodel, compression.nbits, "per_tensor")
+
+
+def _palettize(mlmodel: Any, nbits: int, granularity: str, group_size: int | None = None) -> Any:
+    optimize = coremltools().optimize.coreml
+    grouped = {} if group_size is None else {"group_size": group_size}
     op_config = optimize.OpPalettizerConfig(
         mode="kmeans",
-        nbits=compression.nbits,
+        nbits=nbits,
         granularity=granularity,
         weight_threshold=WEIGHT_THRESHOLD,
         **grouped,
