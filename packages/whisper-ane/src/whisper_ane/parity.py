@@ -3,7 +3,7 @@
 Real inputs from audio files (``--audio``): each file's first 30 s window as whisper computes
 its log-mel. The encoder takes that mel; ``cross_kv`` takes the stock encoder's features of
 it; the decoder takes one real decoding step: the caches filled by the stock decoder over
-whisper's start-of-transcript prompt, and the prompt's last token at its position. The ANE
+whisper's start-of-transcript prompt and the first greedy tokens, and the next one. The ANE
 variant gets exactly the same numbers in its channels-first layout, so any difference is
 the variant's (or its export's), not the input's. With no file, a deterministic mel-like
 window stands in (case ``example``).
@@ -77,13 +77,21 @@ def _prompt(weights: LoadedWeights) -> tuple[int, ...]:
     return tuple(tokenizer.sot_sequence_including_notimestamps)
 
 
+GREEDY_STEPS = 8
+"""Tokens the stock decoder picks after the prompt before the compared step, so the cache
+holds real text positions, not only the prompt."""
+
+
 def _decoder_step(weights: LoadedWeights, features: torch.Tensor) -> dict[str, np.ndarray]:
-    """Inputs of the stock decoder's step at the prompt's last token, caches filled by it."""
+    """Inputs of a real stock decoding step: the prompt, then greedy tokens; the inputs of
+    the last step (caches filled by the stock decoder) are the case."""
     cross = _stock("cross_kv", weights)({"encoder_output": features.numpy()})
     recorder = _Recorder(_stock("decoder", weights))
     session = DecoderSession(recorder, cross)
     for token in _prompt(weights):
-        session.step(token)
+        logits = session.step(token)
+    for _ in range(GREEDY_STEPS):
+        logits = session.step(int(np.argmax(logits)))
     return recorder.last
 
 
