@@ -196,7 +196,7 @@ class StaticCacheWhisper:
         self.device = torch.device("cpu")
         self.decoder = _NoHookedBlocks()
         self.stats = DecodeStats()
-        self._features_in = backend.encoder.output_spec("encoder_output").shape
+        self._native_features_shape = backend.encoder.output_spec("encoder_output").shape
         self._last_features: torch.Tensor | None = None
         self._last_cross: dict[str, np.ndarray] = {}
 
@@ -213,15 +213,15 @@ class StaticCacheWhisper:
         return torch.from_numpy(np.concatenate(features)).to(mel.dtype)
 
     def _to_whisper_layout(self, native: np.ndarray) -> np.ndarray:
-        if len(self._features_in) == 4:  # channels-first (1, C, 1, S)
+        if len(self._native_features_shape) == 4:  # channels-first (1, C, 1, S)
             return native[:, :, 0, :].transpose(0, 2, 1).astype(np.float32)
         return native.astype(np.float32)
 
     def _to_native_layout(self, features: torch.Tensor) -> np.ndarray:
         x = features.float().numpy()
-        if len(self._features_in) == 4:
+        if len(self._native_features_shape) == 4:
             x = x.transpose(0, 2, 1)[:, :, None, :]
-        return x.reshape(self._features_in)
+        return x.reshape(self._native_features_shape)
 
     def cross_attention(self, features: torch.Tensor) -> dict[str, np.ndarray]:
         """Cross-attention keys/values of one window (kept for the last features seen)."""
