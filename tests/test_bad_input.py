@@ -125,3 +125,69 @@ def test_debug_shows_the_traceback(tmp_path):
     result = CliRunner().invoke(cli, ["--debug", *EXPORT, "--size", "huge", "-o", str(tmp_path)])
     assert result.exit_code != 0 and result.exception is not None
     assert type(result.exception).__name__ == "UsageError"
+
+
+def _wav(path: Path, samples) -> Path:
+    import wave
+
+    import numpy as np
+
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes(np.asarray(samples, dtype=np.int16).tobytes())
+    return path
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing", "does not exist"),
+        ("empty", "is empty"),
+        ("not audio", "is not audio"),
+        ("no samples", "has no samples"),
+        ("silent", "is silent"),
+    ],
+)
+@pytest.mark.parametrize("command", ["transcribe", "parity"])
+def test_bad_audio(command, case, message, tmp_path):
+    files = {
+        "missing": tmp_path / "missing.wav",
+        "empty": tmp_path / "empty.wav",
+        "not audio": tmp_path / "notes.wav",
+        "no samples": _wav(tmp_path / "header_only.wav", []),
+        "silent": _wav(tmp_path / "silent.wav", [0] * 16000),
+    }
+    files["empty"].write_bytes(b"")
+    files["not audio"].write_text("not a sound\n")
+    args = [command, "whisper", "--size", "tiny.en", "--weights", "random"]
+    args += [str(files[case])] if command == "transcribe" else ["--audio", str(files[case])]
+    result = CliRunner().invoke(cli, args)
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2, result.output
+    assert len(lines) == 1 and message in lines[0], result.output
+
+
+def test_broken_and_duplicate_plugins_are_listed_not_fatal(monkeypatch):
+    import importlib.metadata
+
+    from ane_core import plugins
+    from ane_core.testing import ToyPlugin
+
+    broken = importlib.metadata.EntryPoint(name="broken", value="no_such_ane_plugin", group="ane")
+    real = list(importlib.metadata.entry_points(group="ane"))
+    monkeypatch.setattr(plugins.importlib.metadata, "entry_points", lambda group: [*real, broken])
+    monkeypatch.setattr(plugins, "_loaded", False)
+    monkeypatch.setattr(plugins, "_plugin_infos", {})
+    plugins.register_plugin(ToyPlugin(), name="toy-a")
+    plugins.register_plugin(ToyPlugin(), name="toy-b")
+    try:
+        result = CliRunner().invoke(cli, ["list"])
+        assert result.exit_code == 0, result.output
+        assert "broken" in result.output and "ModuleNotFoundError" in result.output
+        assert "'toy' is registered by more than one plugin" in result.output
+        assert "whisper" in result.output
+    finally:
+        plugins.unregister_plugin("toy-a")
+        plugins.unregister_plugin("toy-b")

@@ -190,7 +190,7 @@ def test_ane_transformers_layernorm_differs_when_bias_nonzero() -> None:
         assert (ours(x) - expected).abs().max().item() < 1e-5
         assert (apple(x) - expected).abs().max().item() > 1e-2
         # Same normalisation core: with bias 0 they agree; with their bias / weight
-        # correction (as in ane_transformers' DistilBERT) they agree too.
+        # correction (as in ane_transformers' reference models) they agree too.
         apple.bias.zero_()
         ours.bias.zero_()
         torch.testing.assert_close(apple(x), ours(x), rtol=1e-5, atol=1e-5)

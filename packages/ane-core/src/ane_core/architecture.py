@@ -12,9 +12,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import torch
+
+from ane_core.errors import UsageError
 
 if TYPE_CHECKING:
     from ane_core.build_options import BuildOption
@@ -153,6 +156,20 @@ class Architecture(ABC):
         model = self.build(component, variant, weights, **options)
         module, inputs = model.module.eval(), model.example_inputs
         return [LatencyCase("forward", lambda: module(*inputs))]
+
+    def check_input_files(self, files: Sequence[str | Path]) -> None:
+        """Refuse unusable input files (``--audio``/``--input``) with a one-line
+        :class:`~ane_core.errors.UsageError`, before any weights are loaded.
+
+        Default: each must be an existing, non-empty file. Override to also check the
+        content (e.g. that audio decodes and is not silent), calling this first.
+        """
+        for file in files:
+            path = Path(file)
+            if not path.is_file():
+                raise UsageError(f"input file {path} does not exist.", "Pass a path to a file.")
+            if path.stat().st_size == 0:
+                raise UsageError(f"input file {path} is empty.", "Pass a file with content.")
 
     def parity_inputs(
         self,

@@ -1,6 +1,6 @@
 """Architecture-specific build options, declared by the plugin and parsed for any CLI.
 
-Why: some choices belong to one architecture only (a BERT encoder's fixed sequence length,
+Why: some choices belong to one architecture only (a text encoder's fixed sequence length,
 say) and must reach ``Architecture.build(**options)`` without ane-bench knowing the
 architecture. A plugin declares :class:`BuildOption` specs (click-free, so ane-core keeps no
 CLI dependency); a command hands the words left over after its own options to

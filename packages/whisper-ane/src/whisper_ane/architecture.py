@@ -12,6 +12,7 @@ from ane_core.errors import UsageError
 
 from whisper_ane import bench
 from whisper_ane import parity
+from whisper_ane.audio_files import check_audio_files
 from whisper_ane.decoder_export import build_cross_kv, build_decoder
 from whisper_ane.encoder import AudioEncoderANE
 from whisper_ane.weights import SIZES
@@ -113,6 +114,11 @@ class WhisperArchitecture(Architecture):
 
     def latency_cases(self, component, variant, weights, **options):
         return bench.latency_cases(self, component, variant, weights, **options)
+
+    def check_input_files(self, files: Sequence[str]) -> None:
+        """Input files are audio: they must decode and hold sound."""
+        super().check_input_files(files)
+        check_audio_files(files)
 
     def parity_inputs(self, component, variant, weights, files=(), **options):
         return parity.parity_inputs(component, variant, weights, files)

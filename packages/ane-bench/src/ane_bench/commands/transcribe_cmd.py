@@ -57,15 +57,14 @@ def transcribe_command(
     make_transcriber = getattr(arch, "transcriber", None)
     if make_transcriber is None:
         raise UsageError(
-            f"architecture {arch.name} cannot transcribe.", "Use one that can, e.g. whisper."
+            f"architecture {arch.name} cannot transcribe.",
+            "Run `ane list` to see the installed architectures.",
         )
     backends = tuple(getattr(arch, "transcribe_backends", ()))
     if backend not in backends:
         raise UsageError(f"unknown backend {backend!r}.", f"Use one of: {', '.join(backends)}.")
     prec = parse_precision(precision)
-    for path in audio:
-        if not path.is_file():
-            raise UsageError(f"audio file {path} does not exist.", "Pass a path to a sound file.")
+    arch.check_input_files(audio)
     weights = arch.load_weights(size or arch.default_size(), checkpoint, seed=seed)
     run = make_transcriber(weights, backend=backend, precision=prec)
     results = [

@@ -12,7 +12,7 @@ Semantics are exactly ``torch.nn.LayerNorm``::
     out = (x - mean) / sqrt(var + eps) * weight + bias        (biased variance)
 
 Apple's reference ``ane_transformers.reference.layer_norm.LayerNormANE`` computes
-``(x_hat + bias) * weight`` instead, which differs whenever ``bias != 0`` (their DistilBERT port
+``(x_hat + bias) * weight`` instead, which differs whenever ``bias != 0`` (their reference model port
 divides the checkpoint bias by the weight on load to compensate). This module does not: an
 ``nn.LayerNorm`` state dict (``weight`` and ``bias``, both ``(C,)``) loads as is and gives the
 same numbers.
