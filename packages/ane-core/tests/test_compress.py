@@ -24,6 +24,7 @@ from ane_core.compress import (
 from ane_core.errors import UsageError
 from ane_core.executor import run_package
 from ane_core.export import export_component, package_name
+from ane_core.inspect import inspect_package
 from ane_core.metrics import psnr
 from ane_core.mil import load_spec, op_counts
 from ane_core.targets import Precision, parse_target
@@ -178,3 +179,28 @@ def test_uncompressed_export_records_none(exported):
     assert "compress" not in result.timings
     meta = dict(load_spec(result.path).description.metadata.userDefined)
     assert meta["ane.compression"] == "none"
+
+
+@pytest.mark.parametrize(
+    ("compression", "target", "nbits"),
+    [
+        ("int8", "macOS13", 8),
+        ("int8", "macOS15", 8),
+        ("palettize6", "macOS13", 6),
+        ("palettize4", "macOS13", 4),
+        ("palettize4", "macOS15", 4),
+    ],
+)
+def test_inspect_counts_the_stored_bytes_of_compressed_weights(
+    exported, compression, target, nbits
+):
+    """iOS16 constexpr ops keep their data in attributes, iOS18 ones in input values: both
+    must count, at nbits per weight plus a few scales or palette entries, not 0 bytes."""
+    dense = TOY_WEIGHT_TENSORS * 64 * 64
+    uncompressed = inspect_package(exported("none", target).path, with_compute_plan=False).cost
+    small_consts = uncompressed.weight_bytes - dense * 2  # biases, norms: left uncompressed
+    assert small_consts >= 0
+    cost = inspect_package(exported(compression, target).path, with_compute_plan=False).cost
+    stored = cost.weight_bytes - small_consts
+    assert dense * nbits // 8 <= stored <= dense * nbits // 8 * 1.1
+    assert cost.weight_file_bytes <= cost.weight_bytes <= cost.weight_file_on_disk

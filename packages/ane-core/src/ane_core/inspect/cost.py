@@ -3,7 +3,8 @@
 Why estimate here: Core ML reports no cost off macOS, and even on a Mac its compute plan
 gives relative weights only. Matrix ops are counted exactly (2 FLOPs per multiply-add, from
 the operand shapes); everything else gets a rough per-output-element factor, which is enough
-to tell where the work is. Weights are the bytes of every constant tensor.
+to tell where the work is. Weights are the bytes every constant stores: a compressed
+weight (``constexpr_*`` op) counts its indices, palette or int8 data, not its dense size.
 """
 
 from __future__ import annotations
@@ -132,11 +133,10 @@ def estimate_cost(program: Program, package: Path | None = None) -> Cost:
     cost = Cost()
     for function in program.functions:
         for op in function.operations:
-            if op.type == "const":
-                nbytes = sum(t.nbytes or 0 for t in op.outputs)
-                cost.weight_bytes += nbytes
+            if op.is_const:  # const, and constexpr_* (compressed weights: what is stored)
+                cost.weight_bytes += op.stored_bytes
                 if op.in_weight_file:
-                    cost.weight_file_bytes += nbytes
+                    cost.weight_file_bytes += op.stored_bytes
                 continue
             if op.is_const or op.type in FREE_OPS or not op.outputs:
                 continue

@@ -96,6 +96,9 @@ class Operation:
     outputs: tuple[TensorInfo, ...]
     value: Any = None
     in_weight_file: bool = False
+    stored_bytes: int = 0
+    """Bytes of the data a ``const`` or ``constexpr_*`` op holds (for a compressed weight:
+    its indices, palette or int8 values and scales, not the dense tensor it expands to)."""
 
     @property
     def is_const(self) -> bool:
@@ -216,6 +219,19 @@ def _operation(proto: Any, function: str) -> Operation:
     if proto.type in CONST_OPS and val is not None:
         op.in_weight_file = val.WhichOneof("value") == "blobFileValue"
         op.value = _inline_value(val)
+        op.stored_bytes = sum(t.nbytes or 0 for t in outputs)
+    elif op.is_const:
+        # constexpr_* ops hold their data themselves: as attributes (iOS16 ops) or as values
+        # bound to their inputs (iOS18 ops), not as separate const ops.
+        stored = [v for key, v in proto.attributes.items() if key != "name"]
+        stored += [
+            a.value
+            for binding in proto.inputs.values()
+            for a in binding.arguments
+            if a.WhichOneof("binding") == "value"
+        ]
+        op.stored_bytes = sum(_tensor_from_type("", v.type).nbytes or 0 for v in stored)
+        op.in_weight_file = any(v.WhichOneof("value") == "blobFileValue" for v in stored)
     return op
 
 
