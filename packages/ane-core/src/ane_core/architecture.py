@@ -10,7 +10,7 @@ lets ane-core and ane-bench stay ignorant of any particular model.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -21,6 +21,7 @@ from ane_core.errors import UsageError
 
 if TYPE_CHECKING:
     from ane_core.build_options import BuildOption
+    from ane_core.targets import Precision
 
 VARIANTS: tuple[str, ...] = ("ane", "stock")
 """``ane``: rewritten for the Neural Engine; ``stock``: the original module, for comparison."""
@@ -197,6 +198,23 @@ class Architecture(ABC):
         """``variant``'s outputs (PyTorch module or exported package) in the reference's
         layout and order, e.g. ANE ``(1, C, 1, S)`` to stock ``(1, S, C)``. Default: as is."""
         return tuple(outputs)
+
+    def task_outputs(
+        self,
+        weights: Any,
+        packages: Mapping[str, Any],
+        files: Sequence[str],
+        precision: Precision,
+    ) -> dict[str, str] | None:
+        """What the model's whole task makes of each input file with the exported
+        ``packages`` (every component's path, by component name, exported at ``precision``),
+        run by the reference executor: e.g. a transcript per audio file.
+
+        Why: PSNR says how far a compressed package's tensors moved, not whether the answer a
+        user sees changed; ``ane parity --compress`` compares these per setting with the
+        uncompressed package's. Default ``None``: not applicable to this architecture.
+        """
+        return None
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready summary for ``ane list``."""

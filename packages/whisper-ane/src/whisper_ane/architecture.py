@@ -126,6 +126,12 @@ class WhisperArchitecture(Architecture):
     def to_reference_layout(self, component, variant, outputs):
         return parity.to_reference_layout(component, variant, outputs)
 
+    def task_outputs(self, weights, packages, files, precision):
+        """The transcript of each audio file, decoded with the exported ``packages``."""
+        from whisper_ane.package_transcripts import package_transcripts
+
+        return package_transcripts(weights, packages, files, precision)
+
     def build(self, component: str, variant: str, weights: Any, **options: Any) -> ExportableModel:
         builder = self._builders.get(component)
         if builder is None:

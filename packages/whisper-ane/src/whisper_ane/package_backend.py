@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from ane_core.architecture import ExportableModel
+from ane_core.compress import NO_COMPRESSION, Compression
 from ane_core.executor import load_program
 from ane_core.executor.coreml import parse_compute_units, require_macos
 from ane_core.export import export_component, package_name
@@ -63,14 +64,18 @@ def export_packages(
     output_dir: Path,
     *,
     target: str = DEFAULT_TARGET,
+    compression: Compression = NO_COMPRESSION,
 ) -> dict[str, Path]:
-    """The ANE packages of every component in ``output_dir``, exporting those not there yet."""
+    """The ANE packages of every component in ``output_dir``, exporting those not there yet
+    (``compression``: weight-compressed packages, named with its suffix)."""
     from whisper_ane.architecture import WhisperArchitecture
 
     arch = WhisperArchitecture()
     paths = {}
     for component in COMPONENTS:
-        path = Path(output_dir) / package_name(arch.name, size, component, "ane", precision)
+        path = Path(output_dir) / package_name(
+            arch.name, size, component, "ane", precision, compression
+        )
         if not path.exists():
             export_component(
                 arch,
@@ -81,6 +86,7 @@ def export_packages(
                 precision=precision,
                 target=parse_target(target, precision=precision),
                 output_dir=Path(output_dir),
+                compression=compression,
             )
         paths[component] = path
     return paths
@@ -128,9 +134,11 @@ def exported_backend(
     *,
     size: str | None = None,
     compute_units: str = "all",
+    compression: Compression = NO_COMPRESSION,
 ) -> WhisperBackend:
-    """Export the ANE packages of ``weights`` (or reuse them from ``$ANE_PACKAGES_DIR``) and
-    wrap them as a decoding backend. A temporary directory lives as long as the backend."""
+    """Export the ANE packages of ``weights`` (or reuse them from ``$ANE_PACKAGES_DIR``),
+    compressed as asked, and wrap them as a decoding backend. A temporary directory lives as
+    long as the backend."""
     parse_compute_units(compute_units)
     if backend == "coreml":
         require_macos()  # before minutes of exporting
@@ -138,7 +146,7 @@ def exported_backend(
     scratch = None if kept else tempfile.TemporaryDirectory(prefix="ane-packages-")
     directory = Path(kept) / _weights_key(weights) if kept else Path(scratch.name)
     directory.mkdir(parents=True, exist_ok=True)
-    packages = export_packages(weights, size, precision, directory)
+    packages = export_packages(weights, size, precision, directory, compression=compression)
     result = package_backend(
         packages, weights, precision, backend=backend, compute_units=compute_units
     )

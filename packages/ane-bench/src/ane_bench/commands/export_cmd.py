@@ -6,13 +6,14 @@ from pathlib import Path
 
 import click
 from ane_core.build_options import parse_build_options
-from ane_core.compress import COMPRESSIONS, parse_compression
+from ane_core.compress import parse_compression
 from ane_core.export import check_variant, export_component, package_name, resolve_components
 from ane_core.inspect import inspect_package, write_report
 from ane_core.plugins import get_architecture
 from ane_core.save import check_target
 from ane_core.targets import DEFAULT_TARGET, parse_precision, parse_target
 
+from ane_bench.compress_option import compress_option
 from ane_bench.reporting import PhasePrinter
 from ane_bench.weights_option import weights_options
 
@@ -50,14 +51,7 @@ from ane_bench.weights_option import weights_options
     show_default=True,
     help="Minimum deployment target, e.g. macOS13, iOS16.",
 )
-@click.option(
-    "--compress",
-    "compress",
-    default="none",
-    show_default=True,
-    help=f"Weight compression: {', '.join(COMPRESSIONS)} (palettes are grouped per channel "
-    "on macOS15/iOS18 and later).",
-)
+@compress_option(multiple=False)
 @click.option("--force", is_flag=True, help="Overwrite existing packages.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def export_command(

@@ -7,6 +7,12 @@ brings every output to the reference's layout (``Architecture.to_reference_layou
 prints one table of PSNR and max abs error. Any PSNR under its floor (``--min-psnr-fp32``,
 ``--min-psnr-fp16``) makes the command exit 1, so CI can gate on it. Nothing here knows a
 model: architectures say what their inputs and layouts are.
+
+``--compress`` (repeatable) also exports each precision weight-compressed; those rows carry
+the package size and their own floor (``--min-psnr-compressed``), still against the FP32
+reference. With input files and every component, the uncompressed package is the baseline
+for a second table: whether each file's task output (``Architecture.task_outputs``, e.g. a
+transcript) is unchanged under each compression.
 """
 
 from __future__ import annotations
@@ -25,20 +31,28 @@ import numpy as np
 import torch
 from ane_core.architecture import Architecture, ExportableModel, ParityCase
 from ane_core.build_options import parse_build_options
+from ane_core.compress import NO_COMPRESSION, Compression
 from ane_core.errors import UsageError
 from ane_core.executor import BACKENDS, load_program
 from ane_core.executor.coreml import parse_compute_units, require_macos
-from ane_core.export import export_component, resolve_components
+from ane_core.export import export_component, package_name, resolve_components
 from ane_core.metrics import max_abs_error, psnr
 from ane_core.plugins import get_architecture
 from ane_core.targets import DEFAULT_TARGET, Precision, parse_precision, parse_target
 
+from ane_bench.bench.package_size import bytes_on_disk
+from ane_bench.compress_option import compress_option, parse_compressions
 from ane_bench.reporting import PhasePrinter
+from ane_bench.task_outputs import compare_task_outputs, format_task_outputs
 from ane_bench.weights_option import weights_options
 
 DEFAULT_MIN_PSNR = {Precision.FP32: 90.0, Precision.FP16: 35.0}
 """The issue's floors: FP32 exports >= 90 dB, FP16 >= 35 dB (Apple's ml-stable-diffusion and
 whisperkittools floor) against the FP32 reference."""
+
+DEFAULT_MIN_PSNR_COMPRESSED = 25.0
+"""Floor for weight-compressed packages: low enough that 4-bit palettes report instead of
+failing the run (raise it with ``--min-psnr-compressed`` to gate on a compression)."""
 
 
 @dataclass
@@ -53,6 +67,9 @@ class ParityRow:
     psnr_db: float
     max_abs_error: float
     min_psnr_db: float
+    compression: str = "none"
+    package_bytes: int | None = None
+    """Size of the package on disk; ``None`` for PyTorch modules."""
 
     @property
     def passed(self) -> bool:
@@ -148,6 +165,8 @@ def component_parity(
     packages_dir: Path,
     build_options: dict[str, Any],
     reporter: PhasePrinter,
+    compressions: Sequence[Compression] = (NO_COMPRESSION,),
+    min_psnr_compressed: float = DEFAULT_MIN_PSNR_COMPRESSED,
 ) -> list[ParityRow]:
     """Every comparison for one component (see the module docstring)."""
     reference = arch.reference(component, weights, **build_options)
@@ -172,34 +191,40 @@ def component_parity(
         )
     ane.module = None  # the exports below build their own copy
     for precision in precisions:
-        result = export_component(
-            arch,
-            size=size,
-            component=component,
-            variant="ane",
-            weights=weights,
-            precision=precision,
-            target=parse_target(target, precision=precision),
-            output_dir=packages_dir,
-            force=True,
-            reporter=reporter,
-            build_options=build_options,
-        )
-        for backend in backends:
-            program = load_program(result.path, backend=backend, compute_units=compute_units)
-            for case, want in zip(ane_cases, expected, strict=True):
-                raw = package_outputs(program, ane, case.inputs, precision)
-                got = arch.to_reference_layout(component, "ane", raw)
-                rows += compare(
-                    want,
-                    got,
-                    names,
-                    component=component,
-                    case=case.name,
-                    model=f"package-{backend}",
-                    precision=precision.value,
-                    min_psnr_db=min_psnr[precision],
-                )
+        for compression in compressions:
+            result = export_component(
+                arch,
+                size=size,
+                component=component,
+                variant="ane",
+                weights=weights,
+                precision=precision,
+                target=parse_target(target, precision=precision),
+                output_dir=packages_dir,
+                force=True,
+                reporter=reporter,
+                build_options=build_options,
+                compression=compression,
+            )
+            size_on_disk = bytes_on_disk(result.path)
+            floor = min_psnr_compressed if compression.enabled else min_psnr[precision]
+            for backend in backends:
+                program = load_program(result.path, backend=backend, compute_units=compute_units)
+                for case, want in zip(ane_cases, expected, strict=True):
+                    raw = package_outputs(program, ane, case.inputs, precision)
+                    got = arch.to_reference_layout(component, "ane", raw)
+                    rows += compare(
+                        want,
+                        got,
+                        names,
+                        component=component,
+                        case=case.name,
+                        model=f"package-{backend}",
+                        precision=precision.value,
+                        min_psnr_db=floor,
+                        compression=compression.name,
+                        package_bytes=size_on_disk,
+                    )
     return rows
 
 
@@ -211,6 +236,8 @@ def format_table(rows: Sequence[ParityRow]) -> str:
         "output",
         "model",
         "precision",
+        "compress",
+        "MiB",
         "PSNR dB",
         "max abs err",
         "floor",
@@ -225,6 +252,8 @@ def format_table(rows: Sequence[ParityRow]) -> str:
                 r.output,
                 r.model,
                 r.precision,
+                r.compression,
+                "-" if r.package_bytes is None else f"{r.package_bytes / 2**20:.1f}",
                 "inf" if math.isinf(r.psnr_db) else f"{r.psnr_db:.1f}",
                 f"{r.max_abs_error:.3g}",
                 f"{r.min_psnr_db:g}",
@@ -294,6 +323,14 @@ def default_backends() -> tuple[str, ...]:
     show_default=True,
     help="PSNR floor (dB) for FP16 exports.",
 )
+@compress_option(multiple=True)
+@click.option(
+    "--min-psnr-compressed",
+    type=float,
+    default=DEFAULT_MIN_PSNR_COMPRESSED,
+    show_default=True,
+    help="PSNR floor (dB) for weight-compressed exports (any precision).",
+)
 @click.option(
     "--packages",
     "packages_dir",
@@ -318,6 +355,8 @@ def parity_command(
     target,
     min_psnr_fp32,
     min_psnr_fp16,
+    compress,
+    min_psnr_compressed,
     packages_dir,
     json_path,
     quiet,
@@ -341,6 +380,9 @@ def parity_command(
     if "coreml" in backends:
         require_macos()
     components = resolve_components(arch, component)
+    compressions = parse_compressions(compress)
+    if any(c.enabled for c in compressions) and NO_COMPRESSION not in compressions:
+        compressions = (NO_COMPRESSION, *compressions)  # the baseline for task outputs
     min_psnr = {Precision.FP32: min_psnr_fp32, Precision.FP16: min_psnr_fp16}
     arch.check_input_files(files)
     weights = arch.load_weights(size, checkpoint, seed=seed)
@@ -365,8 +407,25 @@ def parity_command(
                 packages_dir=target_dir,
                 build_options=build_options,
                 reporter=reporter,
+                compressions=compressions,
+                min_psnr_compressed=min_psnr_compressed,
+            )
+        task_rows = []
+        if set(components) == set(arch.components()):  # the whole task needs every package
+
+            def packages_for(precision: Precision, compression: Compression) -> dict[str, Path]:
+                return {
+                    name: target_dir
+                    / package_name(arch.name, size, name, "ane", precision, compression)
+                    for name in components
+                }
+
+            task_rows = compare_task_outputs(
+                arch, weights, files, parsed, compressions, packages_for
             )
     click.echo(format_table(rows))
+    if task_rows:
+        click.echo(format_task_outputs(task_rows))
     failed = [r for r in rows if not r.passed]
     if json_path is not None:
         report = {
@@ -375,8 +434,11 @@ def parity_command(
             "weights": weights.source,
             "inputs": list(files),
             "min_psnr_db": {p.value: v for p, v in min_psnr.items()},
+            "min_psnr_compressed_db": min_psnr_compressed,
+            "compressions": [c.name for c in compressions],
             "passed": not failed,
             "rows": [r.as_json() for r in rows],
+            "task_outputs": [r.as_json() for r in task_rows],
         }
         json_path.write_text(json.dumps(report, indent=2) + "\n")
     if failed:
