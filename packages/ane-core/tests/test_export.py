@@ -195,3 +195,35 @@ def test_layer_norm_affine_is_folded_into_one_op(toy_plugin, tmp_path):
     """nn.LayerNorm's x_hat * w + b becomes one layer_norm, not layer_norm + batch_norm."""
     counts = _export(tmp_path, precision=Precision.FP32).op_counts
     assert counts["layer_norm"] == 2 and counts["batch_norm"] == 0
+
+
+@pytest.mark.parametrize("scale", [3.0, 1e5])  # 1e5 exceeds float16: that op stays float32
+def test_fast_fp16_cast_pass_converts_exactly_like_coremltools(tmp_path, monkeypatch, scale):
+    from ane_core import convert, passes
+    from ane_core.architecture import ExportableModel, TensorSpec
+
+    class Scaled(torch.nn.Module):
+        def forward(self, x):
+            return torch.relu(x * scale) + 1.0
+
+    x = torch.randn(1, 8, 1, 16)
+    model = ExportableModel(
+        module=Scaled(),
+        inputs=[TensorSpec("x", tuple(x.shape), "x")],
+        outputs=[TensorSpec("y", tuple(x.shape), "y")],
+        example_inputs=(x,),
+    )
+    target = parse_target("macOS13")[1]
+
+    def program_bytes(name):
+        mlmodel = convert.to_coreml(convert.trace(model), model, Precision.FP16, target)
+        mlmodel.save(str(tmp_path / name))
+        return (tmp_path / name / "Data/com.apple.CoreML/model.mlmodel").read_bytes()
+
+    ours = program_bytes("ours.mlpackage")
+    monkeypatch.setattr(
+        convert, "conversion_pipeline", lambda fp16: passes.conversion_pipeline(False)
+    )
+    theirs = program_bytes("theirs.mlpackage")
+    assert ours == theirs
+    assert (op_counts(tmp_path / "ours.mlpackage")["cast"] > 0) == (scale > 65504)

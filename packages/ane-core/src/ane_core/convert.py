@@ -1,4 +1,4 @@
-"""Trace a PyTorch module and convert it to a Core ML ML program.
+r"""Trace a PyTorch module and convert it to a Core ML ML program.
 
 Why these choices:
 - ``torch.jit.trace``: the coremltools path that works with today's torch on Linux.
@@ -6,6 +6,10 @@ Why these choices:
   model's edges (casts run off the Neural Engine and cost a copy each).
 - ``skip_model_load``: Core ML cannot load models off macOS; loading happens at predict time
   on a Mac.
+- States (:attr:`ExportableModel.states`) are float16 ``ct.StateType``\ s, the only dtype
+  Core ML states take. Their buffers must be float16 in the traced module too: coremltools
+  drops the in-place write to a float32 buffer declared as a float16 state without a word,
+  so :func:`to_coreml` refuses one.
 """
 
 from __future__ import annotations
@@ -42,6 +46,20 @@ def _output_type(spec: TensorSpec, precision: Precision) -> Any:
     return ct.TensorType(name=spec.name, dtype=dtype)
 
 
+def _state_type(spec: TensorSpec, module: torch.nn.Module) -> Any:
+    """A float16 ``ct.StateType`` for the module's buffer ``spec.name`` (checked: float16)."""
+    buffer = dict(module.named_buffers()).get(spec.name)
+    if buffer is None or buffer.dtype != torch.float16 or tuple(buffer.shape) != spec.shape:
+        found = "none" if buffer is None else f"{buffer.dtype} {tuple(buffer.shape)}"
+        raise ValueError(
+            f"state {spec.name!r} needs a float16 buffer of shape {spec.shape} registered on the "
+            f"module under that name; found {found}"
+        )
+    ct = coremltools()
+    wrapped = ct.TensorType(shape=spec.shape, dtype=np.float16)
+    return ct.StateType(wrapped_type=wrapped, name=spec.name)
+
+
 def to_coreml(
     traced: torch.jit.ScriptModule,
     model: ExportableModel,
@@ -50,8 +68,15 @@ def to_coreml(
     *,
     quiet: bool = True,
 ) -> Any:
-    """Convert a traced module to an ``MLModel`` (ML program) at ``precision`` for ``target``."""
+    """Convert a traced module to an ``MLModel`` (ML program) at ``precision`` for ``target``.
+
+    A model with :attr:`~ExportableModel.states` becomes a stateful program (``target`` must
+    be macOS15/iOS18 or newer; :func:`ane_core.targets.parse_target` checks that).
+    """
     ct = coremltools()
+    states = {}
+    if model.states:
+        states["states"] = [_state_type(spec, model.module) for spec in model.states]
     compute_precision = (
         ct.precision.FLOAT16 if precision is Precision.FP16 else ct.precision.FLOAT32
     )
@@ -68,5 +93,6 @@ def to_coreml(
             compute_precision=compute_precision,
             minimum_deployment_target=target,
             skip_model_load=True,
-            pass_pipeline=conversion_pipeline(),
+            pass_pipeline=conversion_pipeline(fp16=precision is Precision.FP16),
+            **states,
         )
