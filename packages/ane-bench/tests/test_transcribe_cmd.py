@@ -82,7 +82,7 @@ def test_bad_options_are_one_line(toys, sound, args, message):
 def test_missing_audio_is_one_line(toys, tmp_path):
     missing = tmp_path / "nope.wav"
     result = CliRunner().invoke(cli, ["transcribe", "toy-asr", str(missing), "--backend", "count"])
-    _one_line_error(result, f"audio file {missing} does not exist")
+    _one_line_error(result, f"input file {missing} does not exist")
 
 
 def test_options_reach_the_transcriber_and_json_lists_files(toys, sound, tmp_path):
