@@ -50,6 +50,12 @@ class ExportableModel:
     outputs: Sequence[TensorSpec]
     example_inputs: tuple[torch.Tensor, ...]
     metadata: dict[str, str] = field(default_factory=dict)
+    states: Sequence[TensorSpec] = ()
+    """Tensors the model keeps between calls as Core ML state (e.g. a decoder's key/value
+    cache), so the caller never passes them in or out. Each must be a float16 buffer of
+    ``module`` registered under the spec's name and updated in place by slice assignment
+    (``self.cache[:, :, :, :] = new``, coremltools' stateful conversion). Why float16: Core
+    ML states hold float16 only, also in FP32 programs. Needs a macOS15/iOS18 target."""
 
     def __post_init__(self) -> None:
         if len(self.inputs) != len(self.example_inputs):
@@ -122,6 +128,12 @@ class Architecture(ABC):
         """Load weights for ``size`` from ``checkpoint`` (a path, ``"random"``, or ``None``
         for the architecture's default source). Raise :class:`ane_core.errors.AneError` with a
         one-line message for anything the user can fix."""
+
+    def stateful_components(self, variant: str) -> Sequence[str]:
+        """Components of ``variant`` that ``--stateful`` exports with their caches kept inside
+        the model as Core ML state: :meth:`build` gets ``stateful=True`` for them and returns
+        an :class:`ExportableModel` with :attr:`~ExportableModel.states`. Default: none."""
+        return ()
 
     def build_options(self) -> Sequence[BuildOption]:
         """Architecture-specific keyword options of :meth:`build` and :meth:`reference`
@@ -225,4 +237,7 @@ class Architecture(ABC):
             "components": list(self.components()),
             "variants": list(self.variants),
             "build_options": [option.describe() for option in self.build_options()],
+            "stateful_components": {
+                variant: list(self.stateful_components(variant)) for variant in self.variants
+            },
         }

@@ -21,7 +21,7 @@ from ane_core.metadata import PREFIX, apply_metadata, export_metadata
 from ane_core.mil import op_counts
 from ane_core.progress import Reporter, SilentReporter, timed_phase
 from ane_core.save import check_target, staging
-from ane_core.targets import Precision
+from ane_core.targets import Precision, parse_target
 
 
 @dataclass
@@ -51,10 +51,14 @@ def package_name(
     variant: str,
     precision: Precision,
     compression: Compression = NO_COMPRESSION,
+    *,
+    stateful: bool = False,
 ) -> str:
     """``whisper-tiny.en-encoder-ane-fp16-pal4.mlpackage``: size, component, arch, precision
-    and weight compression (no suffix when uncompressed)."""
-    parts = [architecture, size, component, variant, precision.value]
+    and weight compression (no suffix when uncompressed); ``-stateful`` after the precision
+    for a model that keeps its caches as Core ML state (its I/O differ)."""
+    kept_state = "stateful" if stateful else None
+    parts = [architecture, size, component, variant, precision.value, kept_state]
     return "-".join(p for p in parts if p) + compression.suffix + ".mlpackage"
 
 
@@ -79,6 +83,16 @@ def check_variant(architecture: Architecture, variant: str) -> None:
         )
 
 
+def check_stateful(architecture: Architecture, variant: str, components: list[str]) -> None:
+    """``--stateful`` needs at least one selected component with a stateful build."""
+    if not set(components) & set(architecture.stateful_components(variant)):
+        raise UsageError(
+            f"{architecture.name} --arch {variant} has no stateful variant of "
+            f"{', '.join(components)}.",
+            "Drop --stateful, or pick a component that keeps a cache (see `ane list`).",
+        )
+
+
 def export_component(
     architecture: Architecture,
     *,
@@ -93,11 +107,24 @@ def export_component(
     reporter: Reporter | None = None,
     build_options: dict[str, Any] | None = None,
     compression: Compression = NO_COMPRESSION,
+    stateful: bool = False,
 ) -> ExportResult:
-    """Export one component of one variant to ``output_dir`` and return where it went."""
+    """Export one component of one variant to ``output_dir`` and return where it went.
+
+    ``stateful``: build the component with ``stateful=True`` (its caches become Core ML
+    state) if the architecture lists it in ``stateful_components(variant)``; other
+    components export as usual, so ``--component all --stateful`` works.
+    """
     reporter = reporter or SilentReporter()
     target_name, target_value = target
-    name = package_name(architecture.name, size, component, variant, precision, compression)
+    stateful = stateful and component in architecture.stateful_components(variant)
+    options = dict(build_options or {})
+    if stateful:
+        parse_target(target_name, precision=precision, stateful=True)  # before any slow work
+        options["stateful"] = True
+    name = package_name(
+        architecture.name, size, component, variant, precision, compression, stateful=stateful
+    )
     path = Path(output_dir) / name
     check_target(path, force=force)
     label = path.name
@@ -114,7 +141,7 @@ def export_component(
     timings = result.timings
     with staging(path, force=force) as stage, stage.temporary_files():
         with timed_phase(reporter, label, "build", timings):
-            model = architecture.build(component, variant, weights, **(build_options or {}))
+            model = architecture.build(component, variant, weights, **options)
         with timed_phase(reporter, label, "trace", timings):
             traced = trace(model)
         with timed_phase(reporter, label, "convert", timings):

@@ -7,7 +7,13 @@ from pathlib import Path
 import click
 from ane_core.build_options import parse_build_options
 from ane_core.compress import parse_compression
-from ane_core.export import check_variant, export_component, package_name, resolve_components
+from ane_core.export import (
+    check_stateful,
+    check_variant,
+    export_component,
+    package_name,
+    resolve_components,
+)
 from ane_core.inspect import inspect_package, write_report
 from ane_core.plugins import get_architecture
 from ane_core.save import check_target
@@ -52,6 +58,12 @@ from ane_bench.weights_option import weights_options
     help="Minimum deployment target, e.g. macOS13, iOS16.",
 )
 @compress_option(multiple=False)
+@click.option(
+    "--stateful",
+    is_flag=True,
+    help="Keep caches inside the model as Core ML state, for components that have them "
+    "(`ane list`); needs --target macOS15/iOS18 or newer.",
+)
 @click.option("--force", is_flag=True, help="Overwrite existing packages.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def export_command(
@@ -66,6 +78,7 @@ def export_command(
     component,
     target,
     compress,
+    stateful,
     force,
     quiet,
 ) -> None:
@@ -80,12 +93,17 @@ def export_command(
         size = arch.default_size()
     # Validate everything cheap before loading gigabytes of weights.
     prec = parse_precision(precision)
-    target_pair = parse_target(target, precision=prec)
+    target_pair = parse_target(target, precision=prec, stateful=stateful)
     compression = parse_compression(compress)
     check_variant(arch, variant)
     components = resolve_components(arch, component)
+    if stateful:
+        check_stateful(arch, variant, components)
     for name in components:
-        path = output_dir / package_name(arch.name, size, name, variant, prec, compression)
+        keeps_state = stateful and name in arch.stateful_components(variant)
+        path = output_dir / package_name(
+            arch.name, size, name, variant, prec, compression, stateful=keeps_state
+        )
         check_target(path, force=force)
     reporter = PhasePrinter(enabled=not quiet)
     weights = arch.load_weights(size, checkpoint, seed=seed)
@@ -104,6 +122,7 @@ def export_command(
             reporter=reporter,
             build_options=build_options,
             compression=compression,
+            stateful=stateful,
         )
         arch.release_weights(weights, components[index + 1 :])
         total = sum(result.timings.values())

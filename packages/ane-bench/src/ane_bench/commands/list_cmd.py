@@ -41,6 +41,11 @@ def list_command(as_json: bool) -> None:
         click.echo(f"    sizes: {', '.join(arch['sizes']) or '(from the checkpoint)'}")
         click.echo(f"    components: {', '.join(arch['components'])}")
         click.echo(f"    variants: {', '.join(arch['variants'])}")
+        stateful = [
+            f"{c} ({v})" for v, cs in arch.get("stateful_components", {}).items() for c in cs
+        ]
+        if stateful:
+            click.echo(f"    --stateful: {', '.join(stateful)}")
         for option in arch.get("build_options", []):
             click.echo(f"    {option['flag']} (default {option['default']}): {option['help']}")
     for problem in listing["problems"]:
