@@ -10,8 +10,7 @@ import whisper.model
 from ane_core.architecture import Architecture, ExportableModel, TensorSpec
 from ane_core.errors import UsageError
 
-from whisper_ane import bench
-from whisper_ane import parity
+from whisper_ane import bench, parity
 from whisper_ane.audio_files import check_audio_files
 from whisper_ane.decoder_export import build_cross_kv, build_decoder
 from whisper_ane.encoder import AudioEncoderANE
@@ -27,7 +26,9 @@ def component_state(weights: LoadedWeights, prefix: str) -> dict[str, torch.Tens
     return {k[len(prefix) :]: v for k, v in weights.state_dict.items() if k.startswith(prefix)}
 
 
-def materialize(factory: Callable[[], torch.nn.Module], state: dict[str, torch.Tensor]) -> torch.nn.Module:
+def materialize(
+    factory: Callable[[], torch.nn.Module], state: dict[str, torch.Tensor]
+) -> torch.nn.Module:
     """Build a module on the meta device and adopt ``state``'s tensors without copying them.
 
     Why: a medium or large checkpoint is gigabytes; initialising random parameters and then
@@ -59,7 +60,9 @@ def build_encoder(variant: str, weights: LoadedWeights) -> ExportableModel:
     }
     if variant == "ane":
         module = materialize(
-            lambda: AudioEncoderANE(d.n_mels, d.n_audio_ctx, d.n_audio_state, d.n_audio_head, d.n_audio_layer),
+            lambda: AudioEncoderANE(
+                d.n_mels, d.n_audio_ctx, d.n_audio_state, d.n_audio_head, d.n_audio_layer
+            ),
             state,
         )
         mel_shape: tuple[int, ...] = (1, d.n_mels, 1, N_SAMPLES_FRAMES)
@@ -67,7 +70,9 @@ def build_encoder(variant: str, weights: LoadedWeights) -> ExportableModel:
         layout = "channels-first (batch, channels, 1, frames)"
     else:
         module = materialize(
-            lambda: whisper.model.AudioEncoder(d.n_mels, d.n_audio_ctx, d.n_audio_state, d.n_audio_head, d.n_audio_layer),
+            lambda: whisper.model.AudioEncoder(
+                d.n_mels, d.n_audio_ctx, d.n_audio_state, d.n_audio_head, d.n_audio_layer
+            ),
             state,
         )
         mel_shape = (1, d.n_mels, N_SAMPLES_FRAMES)
@@ -75,7 +80,9 @@ def build_encoder(variant: str, weights: LoadedWeights) -> ExportableModel:
         layout = "sequence-first (batch, frames, channels)"
     return ExportableModel(
         module=module,
-        inputs=[TensorSpec("mel", mel_shape, f"log-mel spectrogram of one 30 s window, {mel_shape}")],
+        inputs=[
+            TensorSpec("mel", mel_shape, f"log-mel spectrogram of one 30 s window, {mel_shape}")
+        ],
         outputs=[TensorSpec("encoder_output", out_shape, f"audio features, {layout}, {out_shape}")],
         example_inputs=(example_mel(d.n_mels, channels_first=variant == "ane"),),
         metadata=shape_info,
@@ -101,7 +108,13 @@ class WhisperArchitecture(Architecture):
     def components(self) -> Sequence[str]:
         return tuple(self._builders)
 
-    def load_weights(self, size: str | None, checkpoint: str | None, seed: int = 0) -> LoadedWeights:
+    def stateful_components(self, variant: str) -> Sequence[str]:
+        """``--stateful``: the ANE decoder keeps its self-attention cache as Core ML state."""
+        return ("decoder",) if variant == "ane" else ()
+
+    def load_weights(
+        self, size: str | None, checkpoint: str | None, seed: int = 0
+    ) -> LoadedWeights:
         return load_weights(size, checkpoint, seed=seed)  # size None: dims from the checkpoint
 
     def release_weights(self, weights: LoadedWeights, remaining: Sequence[str]) -> None:
@@ -136,7 +149,8 @@ class WhisperArchitecture(Architecture):
         builder = self._builders.get(component)
         if builder is None:
             raise UsageError(
-                f"whisper has no component {component!r}.", f"Use one of: {', '.join(self._builders)}."
+                f"whisper has no component {component!r}.",
+                f"Use one of: {', '.join(self._builders)}.",
             )
         return builder(variant, weights, **options)
 

@@ -66,6 +66,24 @@ class TextDecoderBlockANE(ResidualAttentionBlockANE):
     ) -> tuple[Tensor, Tensor, Tensor]:
         """One position: ``x`` ``(1, C, 1, 1)``; caches ``(1, C, 1, S)``; ``update``/``keep``
         ``(1, 1, 1, S)`` (one-hot and its complement). Returns ``x`` and this step's k, v."""
+        x, k, v, _, _ = self.step(
+            x, key_cache, value_cache, update, keep, key_padding_mask, cross_k, cross_v
+        )
+        return x, k, v
+
+    def step(
+        self,
+        x: Tensor,
+        key_cache: Tensor,
+        value_cache: Tensor,
+        update: Tensor,
+        keep: Tensor,
+        key_padding_mask: Tensor,
+        cross_k: Tensor,
+        cross_v: Tensor,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """:meth:`forward` plus the updated caches ``(1, C, 1, S)`` that attention read (a
+        stateful decoder stores them; the external-cache one leaves that to its caller)."""
         attn = self.attn
         h = self.attn_ln(x)
         q, k, v = attn.query(h), attn.key(h), attn.value(h)
@@ -77,7 +95,7 @@ class TextDecoderBlockANE(ResidualAttentionBlockANE):
         q = cross.query(self.cross_attn_ln(x))
         x = x + cross.out(split_einsum_attention(q, cross_k, cross_v, cross.n_heads))
         x = x + self.mlp(self.mlp_ln(x))
-        return x, k, v
+        return x, k, v, keys, values
 
 
 class TextDecoderANE(nn.Module):
@@ -116,10 +134,7 @@ class TextDecoderANE(nn.Module):
         cross_k: Tensor,
         cross_v: Tensor,
     ) -> tuple[Tensor, ...]:
-        positional = kv_cache_update_mask @ self.positional_embedding  # (1, C), one-hot select
-        x = (self.token_embedding(token) + positional)[:, :, None, None]  # (1, C, 1, 1)
-        update = kv_cache_update_mask[:, None, None, :]  # (1, 1, 1, S)
-        keep = 1.0 - update
+        x, update, keep = self.embed(token, kv_cache_update_mask)
         keys, values = [], []
         for i, block in enumerate(self.blocks):
             x, k, v = block(
@@ -134,10 +149,21 @@ class TextDecoderANE(nn.Module):
             )
             keys.append(k)
             values.append(v)
+        return (*self.project(x), torch.cat(keys, dim=0), torch.cat(values, dim=0))
+
+    def embed(self, token: Tensor, kv_cache_update_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Token plus positional embedding ``(1, C, 1, 1)``, and the one-hot ``update`` mask
+        ``(1, 1, 1, S)`` with its complement ``keep``, for the blocks."""
+        positional = kv_cache_update_mask @ self.positional_embedding  # (1, C), one-hot select
+        x = (self.token_embedding(token) + positional)[:, :, None, None]  # (1, C, 1, 1)
+        update = kv_cache_update_mask[:, None, None, :]  # (1, 1, 1, S)
+        return x, update, 1.0 - update
+
+    def project(self, x: Tensor) -> tuple[Tensor, ...]:
+        """Final LayerNorm and the tied-embedding logits, as chunks (or one tensor)."""
         x = self.ln(x)
         logits = chunked_linear_conv2d(x, self.token_embedding.weight, concat=not self.split_logits)
-        chunks = logits if isinstance(logits, tuple) else (logits,)
-        return (*chunks, torch.cat(keys, dim=0), torch.cat(values, dim=0))
+        return logits if isinstance(logits, tuple) else (logits,)
 
 
 class _KeyValueProjection(nn.Module):

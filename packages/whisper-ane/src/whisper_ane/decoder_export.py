@@ -14,6 +14,7 @@ from ane_core.errors import UsageError
 from ane_core.layers import MASK_VALUE, chunk_sizes
 
 from whisper_ane.decoder import TextCrossAttentionKV, TextDecoderANE
+from whisper_ane.decoder_stateful import STATE_NAMES, TextDecoderANEStateful
 from whisper_ane.decoder_stock import StockCrossAttentionKV, StockTextDecoderStep
 from whisper_ane.weights.source import LoadedWeights
 
@@ -65,14 +66,26 @@ def build_cross_kv(variant: str, weights: LoadedWeights, **options) -> Exportabl
 
 
 def build_decoder(
-    variant: str, weights: LoadedWeights, *, split_logits: bool = True, **options
+    variant: str,
+    weights: LoadedWeights,
+    *,
+    split_logits: bool = True,
+    stateful: bool = False,
+    **options,
 ) -> ExportableModel:
     """One decoding step with a static key/value cache (see :mod:`whisper_ane.decoder`).
 
     ``split_logits`` (ANE only): logits as chunks ``logits_0..N`` below the ANE's 16384
     limit (default), or one ``logits`` tensor. The stock decoder always has one ``logits``.
+    ``stateful`` (ANE only): the caches stay inside the model as Core ML state
+    (:mod:`whisper_ane.decoder_stateful`); the model then takes no cache and returns only
+    the logits.
     """
     _no_options("decoder", options)
+    if stateful:
+        if variant != "ane":
+            raise UsageError("only the ANE decoder has a stateful variant.", "Use --arch ane.")
+        return build_stateful_decoder(weights, split_logits=split_logits)
     d = weights.dims
     L, C, S = d.n_text_layer, d.n_text_state, d.n_text_ctx
     _, kv_shape, cache_shape = _layouts(variant, d)
@@ -116,9 +129,13 @@ def build_decoder(
         inputs=[
             TensorSpec("token", (1,), "token id at this position", kind="int"),
             TensorSpec("key_cache", cache_shape, "self-attention keys, all layers and positions"),
-            TensorSpec("value_cache", cache_shape, "self-attention values, all layers and positions"),
+            TensorSpec(
+                "value_cache", cache_shape, "self-attention values, all layers and positions"
+            ),
             TensorSpec("kv_cache_update_mask", (1, S), "one-hot: the current position"),
-            TensorSpec("key_padding_mask", (1, S), f"additive: 0 up to the position, {MASK_VALUE:g} after"),
+            TensorSpec(
+                "key_padding_mask", (1, S), f"additive: 0 up to the position, {MASK_VALUE:g} after"
+            ),
             TensorSpec("cross_k", kv_shape, "cross-attention keys (from cross_kv)"),
             TensorSpec("cross_v", kv_shape, "cross-attention values (from cross_kv)"),
         ],
@@ -139,9 +156,44 @@ def build_decoder(
     )
 
 
+def build_stateful_decoder(
+    weights: LoadedWeights,
+    *,
+    split_logits: bool = True,
+    cache_dtype: torch.dtype = torch.float16,
+) -> ExportableModel:
+    """The ANE decoder step with ``key_cache``/``value_cache`` as Core ML states.
+
+    Same inputs as :func:`build_decoder` less the two caches, outputs the logits only.
+    ``cache_dtype`` float32 is for eager PyTorch checks; exports need float16 (Core ML).
+    """
+    d = weights.dims
+    L, C, S = d.n_text_layer, d.n_text_state, d.n_text_ctx
+    module = _decoder_module(
+        lambda: TextDecoderANEStateful(
+            d.n_vocab, S, C, d.n_text_head, L, split_logits=split_logits, cache_dtype=cache_dtype
+        ),
+        weights,
+    )
+    module.reset_cache()
+    stepper = build_decoder("ane", weights, split_logits=split_logits)
+    stepper.module = None  # only its specs and example inputs are reused
+    cache_specs = {spec.name: spec for spec in stepper.inputs if spec.name in STATE_NAMES}
+    kept = [i for i, spec in enumerate(stepper.inputs) if spec.name not in STATE_NAMES]
+    outputs = [spec for spec in stepper.outputs if spec.name.startswith("logits")]
+    return ExportableModel(
+        module=module,
+        inputs=[stepper.inputs[i] for i in kept],
+        outputs=outputs,
+        example_inputs=tuple(stepper.example_inputs[i] for i in kept),
+        metadata={**stepper.metadata, "stateful": "key_cache,value_cache"},
+        states=[cache_specs[name] for name in STATE_NAMES],
+    )
+
+
 def _no_options(component: str, options: dict) -> None:
     if options:
         raise UsageError(
             f"whisper {component} takes no build option {', '.join(sorted(options))}.",
-            "Only the decoder takes split_logits.",
+            "Only the decoder takes split_logits and stateful.",
         )

@@ -1,0 +1,145 @@
+"""The stateful ANE decoder (``--stateful``): caches as Core ML state, same logits.
+
+Real tiny.en weights and real cross-attention keys/values (jfk), fed the sot sequence and
+the first words of the transcript one token per step, as the decoding loop does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import whisper
+from ane_core.errors import UsageError
+from ane_core.executor import Program
+from ane_core.export import export_component
+from ane_core.layers import MASK_VALUE
+from ane_core.metrics import psnr
+from ane_core.targets import Precision, parse_target
+
+from whisper_ane.architecture import WhisperArchitecture
+from whisper_ane.decoder_export import build_cross_kv, build_decoder, build_stateful_decoder
+from whisper_ane.decoder_stateful import STATE_NAMES
+from whisper_ane.decoding import load_mel
+from whisper_ane.weights.source import build_whisper
+
+N_STEPS = 8
+
+
+@pytest.fixture(scope="module")
+def steps(tiny_en_weights, jfk_audio):
+    """Per step: (token, update mask, padding mask) and the window's ANE cross K/V."""
+    stock = build_whisper(tiny_en_weights)
+    with torch.no_grad():
+        features = stock.encoder(load_mel(str(jfk_audio), stock.dims.n_mels)[None])
+        native = features.transpose(1, 2)[:, :, None, :]  # (1, C, 1, 1500)
+        cross_k, cross_v = build_cross_kv("ane", tiny_en_weights).module(native)
+    tokenizer = whisper.tokenizer.get_tokenizer(False)
+    words = tokenizer.encode(" And so my fellow Americans")
+    tokens = [*tokenizer.sot_sequence_including_notimestamps, *words][:N_STEPS]
+    n_ctx = tiny_en_weights.dims.n_text_ctx
+    padding = torch.full((1, n_ctx), MASK_VALUE)
+    sequence = []
+    for position, token in enumerate(tokens):
+        update = torch.zeros(1, n_ctx)
+        update[0, position] = 1.0
+        padding = padding.clone()
+        padding[0, position] = 0.0
+        sequence.append((torch.tensor([token], dtype=torch.int32), update, padding))
+    return sequence, cross_k, cross_v
+
+
+def _stateful_logits(module, steps) -> list[np.ndarray]:
+    sequence, cross_k, cross_v = steps
+    module.reset_cache()
+    logits = []
+    with torch.no_grad():
+        for token, update, padding in sequence:
+            chunks = module(token, update, padding, cross_k, cross_v)
+            logits.append(torch.cat([c.reshape(-1) for c in chunks]).numpy())
+    return logits
+
+
+def test_stateful_module_matches_external_cache_decoder(tiny_en_weights, steps):
+    """Same weights, same blend: logits equal the external-cache decoder's at every step."""
+    sequence, cross_k, cross_v = steps
+    stepper = build_decoder("ane", tiny_en_weights).module
+    d = tiny_en_weights.dims
+    key_cache = torch.zeros(d.n_text_layer, d.n_text_state, 1, d.n_text_ctx)
+    value_cache = torch.zeros_like(key_cache)
+    stateful = build_stateful_decoder(tiny_en_weights, cache_dtype=torch.float32).module
+    got = _stateful_logits(stateful, steps)
+    with torch.no_grad():
+        for position, (token, update, padding) in enumerate(sequence):
+            *chunks, k, v = stepper(
+                token, key_cache, value_cache, update, padding, cross_k, cross_v
+            )
+            key_cache[..., position] = k[..., 0]
+            value_cache[..., position] = v[..., 0]
+            want = torch.cat([c.reshape(-1) for c in chunks]).numpy()
+            assert psnr(want, got[position]) >= 100.0, position
+            assert want.argmax() == got[position].argmax()
+    # The state holds what the caller of the external-cache decoder wrote.
+    n = len(sequence)
+    torch.testing.assert_close(stateful.key_cache[..., :n], key_cache[..., :n])
+    torch.testing.assert_close(stateful.value_cache[..., :n], value_cache[..., :n])
+
+
+def test_stateful_build_io(tiny_en_weights):
+    model = build_stateful_decoder(tiny_en_weights)
+    names = [spec.name for spec in model.inputs]
+    assert names == ["token", "kv_cache_update_mask", "key_padding_mask", "cross_k", "cross_v"]
+    assert [spec.name for spec in model.outputs] == [f"logits_{i}" for i in range(4)]
+    d = tiny_en_weights.dims
+    cache_shape = (d.n_text_layer, d.n_text_state, 1, d.n_text_ctx)
+    assert [(s.name, s.shape) for s in model.states] == [(n, cache_shape) for n in STATE_NAMES]
+    assert model.module.key_cache.dtype == torch.float16  # Core ML states are float16
+
+
+def test_stock_decoder_has_no_stateful_variant(tiny_en_weights):
+    with pytest.raises(UsageError, match="only the ANE decoder"):
+        build_decoder("stock", tiny_en_weights, stateful=True)
+    assert WhisperArchitecture().stateful_components("stock") == ()
+
+
+@pytest.mark.parametrize(("precision", "floor"), [(Precision.FP16, 35.0), (Precision.FP32, 90.0)])
+def test_stateful_export_runs_with_state(tiny_en_weights, steps, tmp_path, precision, floor):
+    """The package, run by the reference executor with one state over all steps, gives the
+    logits of the PyTorch module it was traced from (float16 cache, as Core ML holds it)."""
+    result = export_component(
+        WhisperArchitecture(),
+        size="tiny.en",
+        component="decoder",
+        variant="ane",
+        weights=tiny_en_weights,
+        precision=precision,
+        target=parse_target("macOS15", precision=precision, stateful=True),
+        output_dir=tmp_path,
+        stateful=True,
+    )
+    assert result.path.name == f"whisper-tiny.en-decoder-ane-{precision.value}-stateful.mlpackage"
+    ops = result.op_counts
+    assert ops["read_state"] == 2 and ops["write_state"] == 2, ops
+    if precision is Precision.FP16:
+        assert ops["cast"] == 0, ops
+    program = Program.load(result.path)
+    assert set(program.states) == set(STATE_NAMES)
+    assert "key_cache" not in program.inputs
+    want = _stateful_logits(build_stateful_decoder(tiny_en_weights).module, steps)
+    sequence, cross_k, cross_v = steps
+    dtype = precision.numpy_dtype
+    state = program.new_state()
+    for position, (token, update, padding) in enumerate(sequence):
+        outputs = program(
+            {
+                "token": token.numpy(),
+                "kv_cache_update_mask": update.numpy().astype(dtype),
+                "key_padding_mask": padding.numpy().astype(dtype),
+                "cross_k": cross_k.numpy().astype(dtype),
+                "cross_v": cross_v.numpy().astype(dtype),
+            },
+            state=state,
+        )
+        got = np.concatenate([outputs[f"logits_{i}"].reshape(-1) for i in range(4)])
+        assert psnr(want[position], got.astype(np.float32)) >= floor, position
+    assert np.abs(state["key_cache"][..., : len(sequence)]).max() > 0  # the package wrote it
