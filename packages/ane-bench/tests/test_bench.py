@@ -155,7 +155,7 @@ def test_markdown_table_has_a_row_per_export_and_latency_case(bench_run):
     table = (out / "results.md").read_text()
     for row in results["exports"]:
         phases = " | ".join(f"{row['phases_s'][p]:.2f}" for p in PHASES)
-        assert f"| small | {row['variant']} | fp16 | encoder | {phases} |" in table
+        assert f"| small | {row['variant']} | fp16 | none | encoder | {phases} |" in table
     assert "| small | encoder | forward |" in table
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ane_core.architecture import Architecture
+from ane_core.compress import parse_compression
 from ane_core.export import export_component
 from ane_core.progress import timed_phase
 from ane_core.targets import Precision, parse_target
@@ -50,8 +51,10 @@ def export_job(
     seed: int,
     target: str,
     output_dir: str,
+    compression: str = "none",
 ) -> dict[str, Any]:
-    """Load weights once, export each component, and report what every step cost."""
+    """Load weights once, export each component (weight-compressed as ``compression``
+    names), and report what every step cost."""
     started = time.perf_counter()
     tracker = PeakTracker()
     reporter = MeasuringReporter(send, tracker)
@@ -73,6 +76,7 @@ def export_job(
             output_dir=Path(output_dir),
             force=True,
             reporter=reporter,
+            compression=parse_compression(compression),
         )
         architecture.release_weights(weights, components[index + 1 :])  # as ane export
         label = result.path.name

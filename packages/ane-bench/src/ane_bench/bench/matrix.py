@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ane_core.architecture import Architecture
+from ane_core.compress import NO_COMPRESSION, Compression, parse_compression
 from ane_core.errors import UsageError
 from ane_core.export import check_variant, resolve_components
 from ane_core.targets import Precision, parse_precision
@@ -18,16 +19,20 @@ from ane_core.targets import Precision, parse_precision
 
 @dataclass(frozen=True)
 class ExportJob:
-    """One export process: every selected component of one size, variant and precision."""
+    """One export process: every selected component of one size, variant, precision and
+    weight compression."""
 
     size: str | None
     variant: str
     precision: Precision
     components: tuple[str, ...]
+    compression: Compression = NO_COMPRESSION
 
     @property
     def label(self) -> str:
-        return " ".join(p for p in (self.size, self.variant, self.precision.value) if p)
+        parts = (self.size, self.variant, self.precision.value)
+        compression = (self.compression.name,) if self.compression.enabled else ()
+        return " ".join(p for p in (*parts, *compression) if p)
 
 
 @dataclass(frozen=True)
@@ -38,14 +43,16 @@ class Matrix:
     variants: tuple[str, ...]
     precisions: tuple[Precision, ...]
     components: tuple[str, ...]
+    compressions: tuple[Compression, ...] = (NO_COMPRESSION,)
 
     @property
     def export_jobs(self) -> list[ExportJob]:
         return [
-            ExportJob(size, variant, precision, self.components)
+            ExportJob(size, variant, precision, self.components, compression)
             for size in self.sizes
             for variant in self.variants
             for precision in self.precisions
+            for compression in self.compressions
         ]
 
 
@@ -60,9 +67,11 @@ def build_matrix(
     variants: Sequence[str],
     precisions: Sequence[str],
     components: Sequence[str],
+    compressions: Sequence[str] = (),
 ) -> Matrix:
     """Validate every axis (one-line errors) and fill empty axes with the defaults: the
-    architecture's default size, all its variants, both precisions, all components."""
+    architecture's default size, all its variants, both precisions, all components, no
+    weight compression."""
     if not sizes:
         default = architecture.default_size()
         known = list(architecture.sizes())
@@ -92,4 +101,6 @@ def build_matrix(
         variants=variants,
         precisions=chosen_precisions,
         components=_unique(resolved),
+        compressions=tuple(dict.fromkeys(parse_compression(c) for c in compressions))
+        or (NO_COMPRESSION,),
     )

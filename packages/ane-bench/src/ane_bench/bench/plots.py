@@ -76,15 +76,23 @@ def plot_latency(results: dict[str, Any], path: Path) -> Path | None:
 
 
 def plot_export(results: dict[str, Any], path: Path) -> Path | None:
-    """Export wall time and peak RSS per (size, precision), one bar per arch."""
+    """Export wall time and peak RSS per (size, precision, compression), one bar per arch."""
     processes = results["export_processes"]
     if not processes:
         return None
     plt = _pyplot()
-    keys = list(dict.fromkeys((p["size"], p["precision"]) for p in processes))
+    keys = list(
+        dict.fromkeys((p["size"], p["precision"], p.get("compression", "none")) for p in processes)
+    )
     variants = list(dict.fromkeys(p["variant"] for p in processes))
-    lookup = {(p["size"], p["precision"], p["variant"]): p for p in processes}
-    groups = [f"{size}\n{precision}" for size, precision in keys]
+    lookup = {
+        (p["size"], p["precision"], p.get("compression", "none"), p["variant"]): p
+        for p in processes
+    }
+    groups = [
+        f"{size}\n{precision}" + (f" {compression}" if compression != "none" else "")
+        for size, precision, compression in keys
+    ]
     fig, (time_ax, memory_ax) = plt.subplots(1, 2, figsize=(max(8, 2.0 * len(keys)), 4))
     for ax, field, scale, label in (
         (time_ax, "process_wall_s", 1.0, "export wall time, s"),

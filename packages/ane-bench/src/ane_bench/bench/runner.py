@@ -50,6 +50,7 @@ class BenchSettings:
             "sizes": list(m.sizes),
             "variants": list(m.variants),
             "precisions": [p.value for p in m.precisions],
+            "compressions": [c.name for c in m.compressions],
             "components": list(m.components),
             "weights": {str(size): source for size, source in self.weights.items()},
             "seed": self.seed,
@@ -81,7 +82,12 @@ def run_bench(settings: BenchSettings, progress: BenchProgress) -> dict[str, Any
     }
     for job in settings.matrix.export_jobs:
         progress.start_step(f"export {arch.name} {job.label}: {', '.join(job.components)}")
-        where = {"size": job.size, "variant": job.variant, "precision": job.precision.value}
+        where = {
+            "size": job.size,
+            "variant": job.variant,
+            "precision": job.precision.value,
+            "compression": job.compression.name,
+        }
         try:
             measured = run_job(
                 export_job,
@@ -94,6 +100,7 @@ def run_bench(settings: BenchSettings, progress: BenchProgress) -> dict[str, Any
                 settings.seed,
                 settings.target,
                 str(packages_dir),
+                job.compression.name,
                 on_event=progress.event,
             )
         except ChildFailed as error:

@@ -44,6 +44,7 @@ def export_process_table(results: dict[str, Any]) -> list[str]:
             p["size"],
             p["variant"],
             p["precision"],
+            p.get("compression", "none"),
             ", ".join(p["components"]),
             _seconds(p["load_weights_s"]),
             _seconds(p["process_wall_s"]),
@@ -51,7 +52,10 @@ def export_process_table(results: dict[str, Any]) -> list[str]:
         ]
         for p in results["export_processes"]
     ]
-    header = ["size", "arch", "precision", "components", "load weights s", "wall s", "peak RSS GiB"]
+    header = [
+        "size", "arch", "precision", "compress", "components", "load weights s", "wall s",
+        "peak RSS GiB",
+    ]  # fmt: skip
     return _table(header, rows)
 
 
@@ -66,11 +70,13 @@ def export_table(results: dict[str, Any]) -> list[str]:
                 e["size"],
                 e["variant"],
                 e["precision"],
+                e.get("compression", "none"),
                 e["component"],
                 *(_seconds(e["phases_s"].get(p, "-")) for p in phases),
                 _seconds(e["export_s"]),
                 f"{peaks[worst] / GIB:.2f} ({worst})",
                 f"{e['package_bytes'] / MIB:.1f}",
+                f"{e['inspect']['weight_bytes'] / MIB:.1f}",
                 e["inspect"]["ops"],
                 e["inspect"]["op_counts"].get("cast", 0),
                 e["inspect"]["findings"],
@@ -78,8 +84,9 @@ def export_table(results: dict[str, Any]) -> list[str]:
             ]
         )
     header = [
-        "size", "arch", "precision", "component", *(f"{p} s" for p in phases), "export s",
-        "peak RSS GiB (phase)", "package MiB", "ops", "cast", "findings", "GFLOPs",
+        "size", "arch", "precision", "compress", "component", *(f"{p} s" for p in phases),
+        "export s", "peak RSS GiB (phase)", "package MiB", "weights MiB", "ops", "cast",
+        "findings", "GFLOPs",
     ]  # fmt: skip
     return _table(header, rows)
 

@@ -15,6 +15,7 @@ from ane_bench.bench.progress import BenchProgress
 from ane_bench.bench.results import write_results
 from ane_bench.bench.runner import BenchSettings, count_steps, run_bench
 from ane_bench.bench.weights import weights_by_size
+from ane_bench.compress_option import compress_option
 
 
 @click.command("bench")
@@ -38,6 +39,7 @@ from ane_bench.bench.weights import weights_by_size
     help="Weights for every size (SOURCE) or one size (SIZE=SOURCE): a checkpoint file or "
     "directory, or 'random'. Default: the architecture's download.",
 )
+@compress_option(multiple=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for random weights.")
 @click.option(
     "--repeat", type=click.IntRange(min=1), default=5, show_default=True, help="Timed runs."
@@ -67,6 +69,7 @@ def bench_command(
     precisions,
     components,
     weights,
+    compress,
     seed,
     repeat,
     warmup,
@@ -78,13 +81,18 @@ def bench_command(
 ) -> None:
     """Measure ARCHITECTURE's exports, PyTorch latency and (on macOS) Core ML.
 
-    Every combination of --size, --arch and --precision is exported in its own process
+    Every combination of --size, --arch, --precision and --compress is exported in its own process
     (time per phase, peak memory, package size, `ane inspect` summary); each size's modules
     are timed on the PyTorch CPU. Writes DIR/results.json, DIR/results.md and PNG plots.
     """
     arch = get_architecture(architecture)
     matrix = build_matrix(
-        arch, sizes=sizes, variants=variants, precisions=precisions, components=components
+        arch,
+        sizes=sizes,
+        variants=variants,
+        precisions=precisions,
+        components=components,
+        compressions=compress,
     )
     for precision in matrix.precisions:
         parse_target(target, precision=parse_precision(precision.value))
