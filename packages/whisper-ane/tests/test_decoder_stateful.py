@@ -20,7 +20,9 @@ from ane_core.targets import Precision, parse_target
 from whisper_ane.architecture import WhisperArchitecture
 from whisper_ane.decoder_export import build_cross_kv, build_decoder, build_stateful_decoder
 from whisper_ane.decoder_stateful import STATE_NAMES
-from whisper_ane.decoding import load_mel
+from whisper_ane.decoding import DecoderSession, load_mel
+from whisper_ane.package_backend import PackageRunner
+from whisper_ane.transcription import make_transcriber
 from whisper_ane.weights.source import build_whisper
 
 N_STEPS = 8
@@ -102,21 +104,40 @@ def test_stock_decoder_has_no_stateful_variant(tiny_en_weights):
     assert WhisperArchitecture().stateful_components("stock") == ()
 
 
+@pytest.fixture(scope="module")
+def stateful_export(tiny_en_weights, tmp_path_factory):
+    """The ``--stateful`` decoder exported once per precision (macOS15)."""
+    results = {}
+
+    def export(precision: Precision):
+        if precision not in results:
+            results[precision] = export_component(
+                WhisperArchitecture(),
+                size="tiny.en",
+                component="decoder",
+                variant="ane",
+                weights=tiny_en_weights,
+                precision=precision,
+                target=parse_target("macOS15", precision=precision, stateful=True),
+                output_dir=tmp_path_factory.mktemp("stateful"),
+                stateful=True,
+            )
+        return results[precision]
+
+    return export
+
+
+@pytest.fixture(scope="module")
+def torch_logits(tiny_en_weights, steps):
+    """The PyTorch stateful module's logits, float16 cache (what the export traces)."""
+    return _stateful_logits(build_stateful_decoder(tiny_en_weights).module, steps)
+
+
 @pytest.mark.parametrize(("precision", "floor"), [(Precision.FP16, 35.0), (Precision.FP32, 90.0)])
-def test_stateful_export_runs_with_state(tiny_en_weights, steps, tmp_path, precision, floor):
+def test_stateful_export_runs_with_state(stateful_export, torch_logits, steps, precision, floor):
     """The package, run by the reference executor with one state over all steps, gives the
     logits of the PyTorch module it was traced from (float16 cache, as Core ML holds it)."""
-    result = export_component(
-        WhisperArchitecture(),
-        size="tiny.en",
-        component="decoder",
-        variant="ane",
-        weights=tiny_en_weights,
-        precision=precision,
-        target=parse_target("macOS15", precision=precision, stateful=True),
-        output_dir=tmp_path,
-        stateful=True,
-    )
+    result = stateful_export(precision)
     assert result.path.name == f"whisper-tiny.en-decoder-ane-{precision.value}-stateful.mlpackage"
     ops = result.op_counts
     assert ops["read_state"] == 2 and ops["write_state"] == 2, ops
@@ -125,7 +146,7 @@ def test_stateful_export_runs_with_state(tiny_en_weights, steps, tmp_path, preci
     program = Program.load(result.path)
     assert set(program.states) == set(STATE_NAMES)
     assert "key_cache" not in program.inputs
-    want = _stateful_logits(build_stateful_decoder(tiny_en_weights).module, steps)
+    want = torch_logits
     sequence, cross_k, cross_v = steps
     dtype = precision.numpy_dtype
     state = program.new_state()
@@ -143,3 +164,36 @@ def test_stateful_export_runs_with_state(tiny_en_weights, steps, tmp_path, preci
         got = np.concatenate([outputs[f"logits_{i}"].reshape(-1) for i in range(4)])
         assert psnr(want[position], got.astype(np.float32)) >= floor, position
     assert np.abs(state["key_cache"][..., : len(sequence)]).max() > 0  # the package wrote it
+
+
+def test_decoding_session_drives_the_stateful_package(
+    stateful_export, torch_logits, steps, tiny_en_weights
+):
+    """The decoding loop's session on the stateful package (``--backend mil-stateful``):
+    no cache input, the package's state is reset per session, logits as the module's."""
+    runner = PackageRunner(
+        stateful_export(Precision.FP16).path,
+        build_stateful_decoder(tiny_en_weights),
+        Precision.FP16,
+    )
+    sequence, cross_k, cross_v = steps
+    cross = {"cross_k": cross_k.numpy(), "cross_v": cross_v.numpy()}
+    for _ in range(2):  # a second session starts from a fresh state, so repeats the first
+        session = DecoderSession(runner, cross)
+        assert session.stateful and "key_cache" not in session.inputs
+        for position, (token, _, _) in enumerate(sequence):
+            got = session.step(int(token))
+            assert psnr(torch_logits[position], got) >= 35.0, position
+
+
+@pytest.mark.slow
+def test_mil_stateful_backend_transcribes_like_stock_whisper(tiny_en_weights, jfk_audio):
+    """FP32 packages with the stateful decoder (float16 cache) give stock whisper's text."""
+    transcriber = make_transcriber(
+        tiny_en_weights, backend="mil-stateful", precision=Precision.FP32
+    )
+    text = transcriber(jfk_audio)["text"]
+    stock = whisper.transcribe(
+        build_whisper(tiny_en_weights), str(jfk_audio), temperature=0.0, fp16=False
+    )["text"]
+    assert text == stock.strip()

@@ -52,6 +52,11 @@ class ComponentRunner(ABC):
     def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run once; ``inputs`` holds every input name, the result every output name."""
 
+    def reset_state(self) -> None:
+        """Start a new sequence in a stateful model (caches kept inside it, as Core ML
+        state): the decoding loop calls it once per window. Nothing to do otherwise."""
+        return None
+
     def input_spec(self, name: str) -> TensorSpec:
         return _spec(self.inputs, name)
 
@@ -126,7 +131,9 @@ def torch_backend(
     arch = WhisperArchitecture()
     runners = {
         component: TorchRunner(
-            arch.build(component, variant, weights, **(decoder_options if component == "decoder" else {})),
+            arch.build(
+                component, variant, weights, **(decoder_options if component == "decoder" else {})
+            ),
             precision,
         )
         for component in COMPONENTS

@@ -86,6 +86,8 @@ class DecoderSession:
     ``step(token)`` runs the decoder for the next position and returns the float32 logits
     of the whole vocabulary. Caches are allocated once (zeros, the decoder's float dtype) and
     written in place: one ``(n_layer, C)`` slice per step, nothing else copied.
+    A stateful decoder (no ``key_cache`` input) holds the caches itself; the session then
+    only resets its state and moves the masks.
     """
 
     def __init__(
@@ -96,16 +98,23 @@ class DecoderSession:
     ) -> None:
         self.decoder = decoder
         self.stats = stats if stats is not None else DecodeStats()
-        cache = decoder.input_spec("key_cache").shape
-        self.axis = position_axis(cache, decoder.output_spec("key_cache_update").shape)
-        self.n_ctx = cache[self.axis]
+        # A stateful decoder (``--stateful`` export) keeps the caches inside: no cache input.
+        self.stateful = not any(spec.name == "key_cache" for spec in decoder.inputs)
         dtype = decoder.float_dtype
         self.logits_names = logits_names(decoder)
         self.position = 0
+        caches: dict[str, np.ndarray] = {}
+        if self.stateful:
+            self.n_ctx = decoder.input_spec("kv_cache_update_mask").shape[-1]
+            decoder.reset_state()  # one live session per stateful decoder
+        else:
+            cache = decoder.input_spec("key_cache").shape
+            self.axis = position_axis(cache, decoder.output_spec("key_cache_update").shape)
+            self.n_ctx = cache[self.axis]
+            caches = {name: np.zeros(cache, dtype=dtype) for name in ("key_cache", "value_cache")}
         self.inputs: dict[str, np.ndarray] = {
             "token": np.zeros(1, dtype=np.int32),
-            "key_cache": np.zeros(cache, dtype=dtype),
-            "value_cache": np.zeros(cache, dtype=dtype),
+            **caches,
             "kv_cache_update_mask": np.zeros((1, self.n_ctx), dtype=dtype),
             "key_padding_mask": np.full((1, self.n_ctx), MASK_VALUE, dtype=dtype),
             **{name: np.asarray(cross[name], dtype=dtype) for name in ("cross_k", "cross_v")},
@@ -127,12 +136,13 @@ class DecoderSession:
         outputs = self.decoder(inputs)
         self.stats.decoder_seconds += time.perf_counter() - start
         self.stats.decoder_steps += 1
-        index: list[Any] = [slice(None)] * inputs["key_cache"].ndim
-        index[self.axis] = p
-        for name in ("key", "value"):
-            inputs[f"{name}_cache"][tuple(index)] = outputs[f"{name}_cache_update"].take(
-                0, axis=self.axis
-            )
+        if not self.stateful:
+            index: list[Any] = [slice(None)] * inputs["key_cache"].ndim
+            index[self.axis] = p
+            for name in ("key", "value"):
+                inputs[f"{name}_cache"][tuple(index)] = outputs[f"{name}_cache_update"].take(
+                    0, axis=self.axis
+                )
         self.position = p + 1
         logits = [outputs[name].reshape(-1) for name in self.logits_names]
         return np.concatenate(logits).astype(np.float32, copy=False)

@@ -25,8 +25,19 @@ from ane_core.targets import DEFAULT_TARGET, Precision, parse_target
 from whisper_ane.backends import COMPONENTS, ComponentRunner, WhisperBackend
 from whisper_ane.weights.source import LoadedWeights
 
-PACKAGE_BACKENDS = ("mil", "coreml")
-"""``mil``: the numpy reference executor (any OS); ``coreml``: Core ML itself (macOS)."""
+PACKAGE_BACKENDS = ("mil", "coreml", "mil-stateful", "coreml-stateful")
+"""``mil``: the numpy reference executor (any OS); ``coreml``: Core ML itself (macOS).
+``-stateful``: the same with the ``--stateful`` decoder (caches as Core ML state, exported
+for macOS15)."""
+
+STATEFUL_TARGET = "macOS15"
+"""Deployment target of ``-stateful`` exports (the first with Core ML state)."""
+
+
+def split_backend(backend: str) -> tuple[str, bool]:
+    """``mil-stateful`` -> ``("mil", True)``: the executor and whether the decoder is stateful."""
+    executor, _, flavour = backend.partition("-")
+    return executor, flavour == "stateful"
 
 
 class PackageRunner(ComponentRunner):
@@ -46,6 +57,11 @@ class PackageRunner(ComponentRunner):
         self.outputs = tuple(model.outputs)
         self.float_dtype = np.dtype(precision.numpy_dtype)
         self.program = load_program(path, backend=backend, compute_units=compute_units)
+        self.state = self.program.new_state() if self.program.states else None
+
+    def reset_state(self) -> None:
+        if self.state is not None:
+            self.state = self.program.new_state()
 
     def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         feed = {
@@ -54,7 +70,7 @@ class PackageRunner(ComponentRunner):
             )
             for spec in self.inputs
         }
-        return self.program(feed)
+        return self.program(feed) if self.state is None else self.program(feed, state=self.state)
 
 
 def export_packages(
@@ -65,16 +81,19 @@ def export_packages(
     *,
     target: str = DEFAULT_TARGET,
     compression: Compression = NO_COMPRESSION,
+    stateful: bool = False,
 ) -> dict[str, Path]:
     """The ANE packages of every component in ``output_dir``, exporting those not there yet
-    (``compression``: weight-compressed packages, named with its suffix)."""
+    (``compression``: weight-compressed packages, named with its suffix; ``stateful``: the
+    decoder keeps its caches as Core ML state, ``target`` macOS15 or newer)."""
     from whisper_ane.architecture import WhisperArchitecture
 
     arch = WhisperArchitecture()
     paths = {}
     for component in COMPONENTS:
+        keeps_state = stateful and component in arch.stateful_components("ane")
         path = Path(output_dir) / package_name(
-            arch.name, size, component, "ane", precision, compression
+            arch.name, size, component, "ane", precision, compression, stateful=keeps_state
         )
         if not path.exists():
             export_component(
@@ -84,9 +103,10 @@ def export_packages(
                 variant="ane",
                 weights=weights,
                 precision=precision,
-                target=parse_target(target, precision=precision),
+                target=parse_target(target, precision=precision, stateful=keeps_state),
                 output_dir=Path(output_dir),
                 compression=compression,
+                stateful=keeps_state,
             )
         paths[component] = path
     return paths
@@ -99,15 +119,17 @@ def package_backend(
     *,
     backend: str = "mil",
     compute_units: str = "all",
+    stateful: bool = False,
 ) -> WhisperBackend:
-    """A :class:`WhisperBackend` whose three components are the given ANE packages."""
+    """A :class:`WhisperBackend` whose three components are the given ANE packages
+    (``stateful``: the decoder package is a ``--stateful`` export)."""
     from whisper_ane.architecture import WhisperArchitecture
 
     arch = WhisperArchitecture()
     runners = {
         component: PackageRunner(
             packages[component],
-            arch.build(component, "ane", weights),
+            arch.build(component, "ane", weights, **_stateful_option(arch, component, stateful)),
             precision,
             backend=backend,
             compute_units=compute_units,
@@ -115,6 +137,10 @@ def package_backend(
         for component in COMPONENTS
     }
     return WhisperBackend(name=backend, dims=weights.dims, **runners)
+
+
+def _stateful_option(arch, component: str, stateful: bool) -> dict[str, bool]:
+    return {"stateful": True} if stateful and component in arch.stateful_components("ane") else {}
 
 
 PACKAGES_DIR_ENV = "ANE_PACKAGES_DIR"
@@ -138,17 +164,32 @@ def exported_backend(
 ) -> WhisperBackend:
     """Export the ANE packages of ``weights`` (or reuse them from ``$ANE_PACKAGES_DIR``),
     compressed as asked, and wrap them as a decoding backend. A temporary directory lives as
-    long as the backend."""
+    long as the backend. ``backend``: one of :data:`PACKAGE_BACKENDS`."""
     parse_compute_units(compute_units)
-    if backend == "coreml":
+    executor, stateful = split_backend(backend)
+    if executor == "coreml":
         require_macos()  # before minutes of exporting
     kept = os.environ.get(PACKAGES_DIR_ENV)
     scratch = None if kept else tempfile.TemporaryDirectory(prefix="ane-packages-")
     directory = Path(kept) / _weights_key(weights) if kept else Path(scratch.name)
     directory.mkdir(parents=True, exist_ok=True)
-    packages = export_packages(weights, size, precision, directory, compression=compression)
-    result = package_backend(
-        packages, weights, precision, backend=backend, compute_units=compute_units
+    packages = export_packages(
+        weights,
+        size,
+        precision,
+        directory,
+        target=STATEFUL_TARGET if stateful else DEFAULT_TARGET,
+        compression=compression,
+        stateful=stateful,
     )
+    result = package_backend(
+        packages,
+        weights,
+        precision,
+        backend=executor,
+        compute_units=compute_units,
+        stateful=stateful,
+    )
+    result.name = backend
     result.scratch = scratch  # removed with the backend, not before (Core ML reads lazily)
     return result
