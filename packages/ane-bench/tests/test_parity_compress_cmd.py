@@ -78,6 +78,17 @@ def test_rows_per_compression_with_size_and_own_floor(toys, tmp_path):
     assert "palettize4" in result.output and "MiB" in result.output
 
 
+def test_compressed_rows_are_reported_without_a_floor_unless_asked(toys, tmp_path):
+    report_path = tmp_path / "parity.json"
+    result = invoke("toy", "--compress", "palettize4", "--json", str(report_path))
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_path.read_text())
+    assert report["min_psnr_compressed_db"] is None
+    (row,) = [r for r in report["rows"] if r["compression"] == "palettize4"]
+    assert row["min_psnr_db"] is None and row["passed"] is True
+    assert row["psnr_db"] < 35.0  # under the FP16 floor, yet not a failure
+
+
 def test_compressed_floor_fails_the_run_when_asked(toys):
     result = invoke("toy", "--compress", "palettize4", "--min-psnr-compressed", "200")
     assert result.exit_code == 1, result.output
