@@ -191,3 +191,21 @@ def test_broken_and_duplicate_plugins_are_listed_not_fatal(monkeypatch):
     finally:
         plugins.unregister_plugin("toy-a")
         plugins.unregister_plugin("toy-b")
+
+
+def test_unknown_build_option_value_fails_before_weights(tmp_path):
+    result = CliRunner().invoke(
+        cli,
+        [
+            *EXPORT,
+            "--logits",
+            "x",
+            "--size",
+            "tiny.en",
+            "--checkpoint",
+            "/no/such.pt",
+            "-o",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 2 and "whisper --logits got 'x'" in result.output

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 import whisper.model
 from ane_core.architecture import Architecture, ExportableModel, TensorSpec
+from ane_core.build_options import BuildOption
 from ane_core.errors import UsageError
 
 from whisper_ane import bench, parity
@@ -89,6 +90,15 @@ def build_encoder(variant: str, weights: LoadedWeights) -> ExportableModel:
     )
 
 
+LOGITS_OPTION = BuildOption(
+    name="logits",
+    default="chunked",
+    choices=("chunked", "single"),
+    help="Decoder logits as chunks logits_0..N, each under the ANE's 16384 limit on one "
+    "dimension (default), or as one logits tensor (same values).",
+)
+
+
 class WhisperArchitecture(Architecture):
     """OpenAI Whisper: stock and ANE-optimised audio encoder (the decoder follows)."""
 
@@ -145,6 +155,9 @@ class WhisperArchitecture(Architecture):
 
         return package_transcripts(weights, packages, files, precision)
 
+    def build_options(self) -> Sequence[BuildOption]:
+        return (LOGITS_OPTION,)
+
     def build(self, component: str, variant: str, weights: Any, **options: Any) -> ExportableModel:
         builder = self._builders.get(component)
         if builder is None:
@@ -152,6 +165,9 @@ class WhisperArchitecture(Architecture):
                 f"whisper has no component {component!r}.",
                 f"Use one of: {', '.join(self._builders)}.",
             )
+        logits = options.pop(LOGITS_OPTION.name, LOGITS_OPTION.default)
+        if component == "decoder":
+            options["split_logits"] = logits == "chunked"
         return builder(variant, weights, **options)
 
     @property
