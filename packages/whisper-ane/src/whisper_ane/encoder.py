@@ -30,7 +30,9 @@ class MLPANE(nn.Sequential):
     """Whisper's feed-forward block ``Linear -> GELU -> Linear`` as 1x1 convs (names mlp.0, mlp.2)."""
 
     def __init__(self, n_state: int) -> None:
-        super().__init__(LinearConv2d(n_state, 4 * n_state), nn.GELU(), LinearConv2d(4 * n_state, n_state))
+        super().__init__(
+            LinearConv2d(n_state, 4 * n_state), nn.GELU(), LinearConv2d(4 * n_state, n_state)
+        )
 
 
 class ResidualAttentionBlockANE(nn.Module):
@@ -48,9 +50,7 @@ class ResidualAttentionBlockANE(nn.Module):
         return x + self.mlp(self.mlp_ln(x))
 
 
-def _encoder_load_hook(
-    state_dict: dict[str, Any], prefix: str, *args: Any
-) -> None:
+def _encoder_load_hook(state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
     """Reshape stock encoder tensors on load: Conv1d kernels ``(out, in, k)`` to Conv2d
     ``(out, in, 1, k)``, and the ``(n_ctx, C)`` positional table to ``(1, C, 1, n_ctx)``."""
     for name in ("conv1.weight", "conv2.weight"):
@@ -70,7 +70,9 @@ class AudioEncoderANE(nn.Module):
         self.conv1 = nn.Conv2d(n_mels, n_state, kernel_size=(1, 3), padding=(0, 1))
         self.conv2 = nn.Conv2d(n_state, n_state, kernel_size=(1, 3), stride=(1, 2), padding=(0, 1))
         self.register_buffer("positional_embedding", torch.empty(1, n_state, 1, n_ctx))
-        self.blocks = nn.ModuleList(ResidualAttentionBlockANE(n_state, n_head) for _ in range(n_layer))
+        self.blocks = nn.ModuleList(
+            ResidualAttentionBlockANE(n_state, n_head) for _ in range(n_layer)
+        )
         self.ln_post = LayerNormANE(n_state)
         self._register_load_state_dict_pre_hook(_encoder_load_hook)
 
