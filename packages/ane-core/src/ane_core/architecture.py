@@ -21,6 +21,7 @@ from ane_core.errors import UsageError
 
 if TYPE_CHECKING:
     from ane_core.build_options import BuildOption
+    from ane_core.package_items import PackageItem
     from ane_core.targets import Precision
 
 VARIANTS: tuple[str, ...] = ("ane", "stock")
@@ -147,6 +148,27 @@ class Architecture(ABC):
     def reference(self, component: str, weights: Any, **options: Any) -> ExportableModel:
         """The model that parity checks compare against: by default the stock build."""
         return self.build(component, "stock", weights, **options)
+
+    def package_items(
+        self,
+        component: str,
+        variant: str,
+        weights: Any,
+        precision: Precision,
+        **options: Any,
+    ) -> Sequence[PackageItem]:
+        """Files to ship inside the exported package of ``component`` beside the model
+        (:class:`ane_core.package_items.PackageItem`: an array saved as ``.npy``, or bytes).
+
+        Why: data an app needs to call the model but that should not be part of its program,
+        such as a token-embedding table the app indexes itself instead of the model running a
+        ``gather`` off the Neural Engine. ``ane export`` writes them into the staged package
+        (``Data/ane/NAME``, registered in ``Manifest.json``) before publishing it, and names
+        each in the metadata (``ane.item.NAME.path``, ``.shape``, ``.dtype``,
+        ``.description``). Arrays should already be in the export's precision. ``options``
+        are the build options. Default: none.
+        """
+        return ()
 
     def release_weights(self, weights: Any, remaining: Sequence[str]) -> None:
         """Drop from ``weights`` the tensors that none of the ``remaining`` components needs.

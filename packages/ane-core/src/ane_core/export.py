@@ -19,6 +19,7 @@ from ane_core.convert import to_coreml, trace
 from ane_core.errors import UsageError
 from ane_core.metadata import PREFIX, apply_metadata, export_metadata
 from ane_core.mil import op_counts
+from ane_core.package_items import add_items, items_metadata
 from ane_core.progress import Reporter, SilentReporter, timed_phase
 from ane_core.save import check_target, staging
 from ane_core.targets import Precision, parse_target
@@ -142,6 +143,7 @@ def export_component(
     with staging(path, force=force) as stage, stage.temporary_files():
         with timed_phase(reporter, label, "build", timings):
             model = architecture.build(component, variant, weights, **options)
+            items = architecture.package_items(component, variant, weights, precision, **options)
         with timed_phase(reporter, label, "trace", timings):
             traced = trace(model)
         with timed_phase(reporter, label, "convert", timings):
@@ -160,6 +162,7 @@ def export_component(
                 extra_packages=getattr(architecture, "metadata_packages", ()),
             )
             metadata[PREFIX + "compression"] = describe(compression, target_name)
+            metadata.update(items_metadata(items))
             apply_metadata(mlmodel, model, metadata)
         if compression.enabled:  # metadata survives compression (coremltools copies it)
             with timed_phase(reporter, label, "compress", timings):
@@ -167,6 +170,7 @@ def export_component(
         with timed_phase(reporter, label, "save", timings):
             mlmodel.save(str(stage.path))
             del mlmodel
+            add_items(stage.path, items)
             stage.publish()
     result.op_counts = op_counts(path)
     return result

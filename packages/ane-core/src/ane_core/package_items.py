@@ -1,0 +1,146 @@
+"""Extra files shipped inside an exported ``.mlpackage``, next to the Core ML model.
+
+Why: some data a model needs belongs with it but not inside its program. A lookup table that
+the app indexes before calling the model (a text encoder's token-embedding table, say) is a
+copy of a few rows, which an app does for free but which a program can only do with a
+``gather`` that the Neural Engine does not run. Shipping the table inside the package keeps
+the export usable on its own. A ``.mlpackage`` is a model package: besides Core ML's own
+items its ``Manifest.json`` can register further files, each with a name, an author and a
+description (``coremltools.libmodelpackage.ModelPackage.addItem``); Xcode keeps them, Core
+ML ignores them.
+
+Items are written into the staged package before it is published (see
+:mod:`ane_core.save`), so a failure leaves no package behind, and named in the model's
+metadata (``ane.item.NAME.*``: path, shape, dtype, description) so an app finds them.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ane_core.errors import OutputError
+from ane_core.metadata import PREFIX
+
+ITEM_AUTHOR = "ane"
+"""The author every item is registered under; its files land in ``Data/ane/``."""
+
+
+@dataclass(frozen=True)
+class PackageItem:
+    """One file to ship inside a package: an array (stored as ``.npy``) or raw bytes.
+
+    ``name`` is a plain file name (``token_embeddings.npy``); ``description`` says what the
+    file is and how to use it (it is written to ``Manifest.json`` and the metadata).
+    """
+
+    name: str
+    content: np.ndarray | bytes
+    description: str
+
+    def __post_init__(self) -> None:
+        if not self.name or Path(self.name).name != self.name or self.name.startswith("."):
+            raise ValueError(f"package item name {self.name!r} must be a plain file name")
+        if isinstance(self.content, np.ndarray) and not self.name.endswith(".npy"):
+            raise ValueError(f"array item {self.name!r} must be named *.npy")
+
+    @property
+    def relative_path(self) -> str:
+        """Where the file sits inside the package."""
+        return f"Data/{ITEM_AUTHOR}/{self.name}"
+
+    def to_bytes(self) -> bytes:
+        if isinstance(self.content, np.ndarray):
+            buffer = io.BytesIO()
+            np.save(buffer, self.content, allow_pickle=False)
+            return buffer.getvalue()
+        return bytes(self.content)
+
+    def metadata(self) -> dict[str, str]:
+        """``ane.item.NAME.*`` metadata keys that name this file for an app."""
+        key = f"{PREFIX}item.{self.name}."
+        meta = {key + "path": self.relative_path, key + "description": self.description}
+        if isinstance(self.content, np.ndarray):
+            meta[key + "shape"] = str(tuple(self.content.shape))
+            meta[key + "dtype"] = str(self.content.dtype)
+        return meta
+
+
+def items_metadata(items: Sequence[PackageItem]) -> dict[str, str]:
+    """Metadata for every item; a repeated name is an error (it would overwrite a file)."""
+    names = [item.name for item in items]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"package item names repeat: {', '.join(repeated)}")
+    meta: dict[str, str] = {}
+    for item in items:
+        meta.update(item.metadata())
+    return meta
+
+
+def add_items(package: Path, items: Sequence[PackageItem]) -> None:
+    """Copy ``items`` into the saved ``package`` and register them in its ``Manifest.json``.
+
+    Call it on the staged package, before publishing. Checks the manifest afterwards, since
+    ``ModelPackage`` writes it only when the object is destroyed.
+    """
+    if not items:
+        return
+    from coremltools.libmodelpackage import ModelPackage
+
+    package = Path(package)
+    scratch = package.parent / (package.name + ".items")
+    scratch.mkdir()
+    model_package = ModelPackage(str(package))
+    try:
+        for item in items:
+            source = scratch / item.name
+            source.write_bytes(item.to_bytes())
+            try:
+                model_package.addItem(str(source), item.name, ITEM_AUTHOR, item.description)
+            except RuntimeError as error:
+                raise OutputError(f"could not add {item.name} to {package.name}: {error}") from None
+    finally:
+        del model_package  # writes Manifest.json
+        gc.collect()
+        for leftover in scratch.iterdir():
+            leftover.unlink()
+        scratch.rmdir()
+    registered = set(manifest_items(package))
+    missing = [item.name for item in items if item.name not in registered]
+    if missing:
+        raise OutputError(f"{package.name}'s Manifest.json does not list {', '.join(missing)}.")
+
+
+def manifest_items(package: Path) -> dict[str, str]:
+    """``{name: path inside the package}`` of the items registered under :data:`ITEM_AUTHOR`."""
+    manifest = Path(package) / "Manifest.json"
+    try:
+        entries = json.loads(manifest.read_text())["itemInfoEntries"].values()
+    except (OSError, ValueError, KeyError, AttributeError) as error:
+        raise OutputError(f"cannot read {manifest}: {error}.", "Re-export the package.") from None
+    return {
+        entry["name"]: f"Data/{entry['path']}"
+        for entry in entries
+        if entry.get("author") == ITEM_AUTHOR
+    }
+
+
+def load_item(package: Path, name: str) -> np.ndarray | bytes:
+    """The item ``name`` of a saved package: an array for ``.npy`` files, else bytes."""
+    items = manifest_items(package)
+    if name not in items:
+        raise OutputError(
+            f"{Path(package).name} holds no item {name!r}.",
+            "Export it again with the option that ships the item (see its README).",
+        )
+    path = Path(package) / items[name]
+    if name.endswith(".npy"):
+        return np.load(path, allow_pickle=False)
+    return path.read_bytes()
