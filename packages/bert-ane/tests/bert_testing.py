@@ -91,3 +91,13 @@ def padded_inputs(seq_len: int, real: int, vocab_size: int, pad_id: int = 0, see
     mask = torch.zeros(1, seq_len)
     mask[:, :real] = 1.0
     return ids, mask
+
+
+def inputs_for(weights, ids, mask, variant: str = "ane", token_input: str = "embeddings"):
+    """What a build of ``variant`` takes for these ids: the word-embedding rows in its layout
+    (the default ``--token-input embeddings``) or the ids themselves."""
+    from bert_ane.lookup import model_inputs
+
+    return model_inputs(
+        weights.shape, weights.state_dict, ids, mask, variant=variant, token_input=token_input
+    )

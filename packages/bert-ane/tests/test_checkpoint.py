@@ -12,7 +12,7 @@ import transformers
 from ane_core.errors import UsageError, WeightsError
 from ane_core.layers import to_sequence_first
 from ane_core.metrics import psnr
-from bert_testing import TINY, padded_inputs, random_model
+from bert_testing import TINY, inputs_for, padded_inputs, random_model
 
 from bert_ane.architecture import BertArchitecture
 from bert_ane.checkpoint import load_checkpoint
@@ -81,7 +81,7 @@ def test_task_checkpoint_loads_its_encoder_only(tmp_path):
     ids, mask = padded_inputs(12, real=9, vocab_size=TINY["vocab_size"])
     with torch.no_grad():
         want = model.bert(input_ids=ids.long(), attention_mask=mask.long()).last_hidden_state
-        assert psnr(want, to_sequence_first(ane(ids, mask))) >= 90.0
+        assert psnr(want, to_sequence_first(ane(*inputs_for(weights, ids, mask)))) >= 90.0
 
 
 def test_pytorch_bin_is_read_weights_only(tmp_path, random_checkpoints):
@@ -178,3 +178,5 @@ def test_usage_errors_before_any_loading(tmp_path, random_checkpoints):
         arch.build("encoder", "ane", weights, seq_len=161)
     with pytest.raises(UsageError, match="no build option depth"):
         arch.build("encoder", "ane", weights, depth=2)
+    with pytest.raises(UsageError, match="--token-input got 'words'"):
+        arch.build("encoder", "ane", weights, token_input="words")

@@ -33,6 +33,8 @@ def test_list_shows_bert_with_its_build_option(runner):
     assert archs["bert"]["sizes"] == []
     assert archs["bert"]["build_options"][0]["flag"] == "--seq-len"
     assert archs["bert"]["build_options"][0]["default"] == 128
+    assert archs["bert"]["build_options"][1]["flag"] == "--token-input"
+    assert archs["bert"]["build_options"][1]["default"] == "embeddings"
     if HAS_WHISPER:
         assert "whisper" in archs
     text = invoke(runner, "list")
@@ -67,6 +69,7 @@ def test_export_all_components_without_size(runner, random_checkpoints, tmp_path
         (["--seq-len", "0"], "--seq-len 0 is outside 1..160"),
         (["--seq-len", "long"], "bert --seq-len got 'long', which is not of type int"),
         (["--depth", "2"], "bert has no option --depth"),
+        (["--token-input", "text"], "bert --token-input got 'text'. Use one of: embeddings, ids"),
     ],
 )
 def test_bad_export_input_is_one_line_and_exit_2(
@@ -105,6 +108,31 @@ def test_parity_passes_for_both_precisions(runner, random_checkpoints, tmp_path)
         ("encoder", "package-mil", "fp16"),
     }
     assert all(r["passed"] for r in rows)
+
+
+def test_parity_with_token_ids_input_passes(runner, random_checkpoints, tmp_path):
+    """--token-input ids: every model (stock, ANE, packages) takes the ids themselves."""
+    report = tmp_path / "parity.json"
+    result = invoke(
+        runner,
+        "parity",
+        "bert",
+        "--checkpoint",
+        random_checkpoints["bert"],
+        "--component",
+        "embedding",
+        "--seq-len",
+        "16",
+        "--token-input",
+        "ids",
+        "--json",
+        report,
+        "--quiet",
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(report.read_text())["rows"]
+    assert len(rows) == 3 and all(r["passed"] for r in rows)
+    assert all(r["psnr_db"] is None or r["psnr_db"] > 35 for r in rows)
 
 
 def test_parity_tokenizes_input_text_files(runner, minilm_path, tmp_path):

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from ane_core.layers import to_sequence_first
 from ane_core.metrics import psnr
-from bert_testing import SENTENCES, TINY, padded_inputs
+from bert_testing import SENTENCES, TINY, inputs_for, padded_inputs
 
 from bert_ane.architecture import BertArchitecture
 from bert_ane.checkpoint import load_checkpoint
@@ -43,8 +43,9 @@ def minilm_outputs(minilm, minilm_path):
         for i in range(len(SENTENCES)):
             one_ids, one_mask = ids[i : i + 1], mask[i : i + 1]
             want = oracle(input_ids=one_ids.long(), attention_mask=one_mask.long())
-            got = to_sequence_first(encoder(one_ids, one_mask))
-            results.append((want.last_hidden_state, got, embedding(one_ids, one_mask), one_mask))
+            inputs = inputs_for(minilm, one_ids, one_mask)
+            got = to_sequence_first(encoder(*inputs))
+            results.append((want.last_hidden_state, got, embedding(*inputs), one_mask))
     return results
 
 
@@ -67,29 +68,41 @@ def test_minilm_embeddings_rank_a_paraphrase_above_an_unrelated_sentence(minilm_
     assert F.cosine_similarity(guitar, paraphrase) > F.cosine_similarity(guitar, market) + 0.3
 
 
-def test_stock_build_is_transformers_own_model(minilm, minilm_path):
+@pytest.mark.parametrize("token_input", ["embeddings", "ids"])
+def test_stock_build_is_transformers_own_model(minilm, minilm_path, token_input):
     arch = BertArchitecture()
-    stock = arch.build("encoder", "stock", minilm, seq_len=32).module
+    stock = arch.build("encoder", "stock", minilm, seq_len=32, token_input=token_input).module
     oracle = plain_transformers(minilm_path, "bert")
     ids, mask = tokenize(minilm_path, SENTENCES[:1], 32)
     with torch.no_grad():
         want = oracle(input_ids=ids.long(), attention_mask=mask.long()).last_hidden_state
-        assert psnr(want, stock(ids, mask)) >= 120.0
+        got = stock(*inputs_for(minilm, ids, mask, "stock", token_input))
+        assert psnr(want, got) >= 120.0
 
 
 @pytest.mark.parametrize("family", ["bert", "distilbert", "roberta"])
 @pytest.mark.parametrize("seq_len", [16, 40])
-def test_random_checkpoints_of_every_family_match_transformers(random_checkpoints, family, seq_len):
+@pytest.mark.parametrize("token_input", ["embeddings", "ids"])
+def test_random_checkpoints_of_every_family_match_transformers(
+    random_checkpoints, family, seq_len, token_input
+):
+    """Both variants, both token inputs, against transformers fed the ids the ordinary way
+    (RoBERTa: its own position ids from the ids, which the embeddings builds take from the
+    mask)."""
     directory = random_checkpoints[family]
     weights = load_checkpoint(directory)
-    ane = BertArchitecture().build("encoder", "ane", weights, seq_len=seq_len).module
+    arch = BertArchitecture()
     pad = weights.shape.padding_position or 0  # RoBERTa pads with id 1 and numbers positions
     ids, mask = padded_inputs(seq_len, real=seq_len - 5, vocab_size=TINY["vocab_size"], pad_id=pad)
     oracle = plain_transformers(directory, family)
     with torch.no_grad():
         want = oracle(input_ids=ids.long(), attention_mask=mask.long()).last_hidden_state
-        got = to_sequence_first(ane(ids, mask))
-    assert psnr(want, got) >= 90.0
+        for variant, floor in (("ane", 90.0), ("stock", 120.0)):
+            options = {"seq_len": seq_len, "token_input": token_input}
+            module = arch.build("encoder", variant, weights, **options).module
+            got = module(*inputs_for(weights, ids, mask, variant, token_input))
+            got = to_sequence_first(got) if variant == "ane" else got
+            assert psnr(want, got) >= floor, variant
 
 
 def test_padding_does_not_change_real_token_states(minilm, minilm_path):
@@ -99,6 +112,27 @@ def test_padding_does_not_change_real_token_states(minilm, minilm_path):
     ids48, mask48 = tokenize(minilm_path, SENTENCES[:1], 48)
     real = int(mask16.sum())
     with torch.no_grad():
-        short = arch.build("encoder", "ane", minilm, seq_len=16).module(ids16, mask16)
-        long = arch.build("encoder", "ane", minilm, seq_len=48).module(ids48, mask48)
+        short = arch.build("encoder", "ane", minilm, seq_len=16).module(
+            *inputs_for(minilm, ids16, mask16)
+        )
+        long = arch.build("encoder", "ane", minilm, seq_len=48).module(
+            *inputs_for(minilm, ids48, mask48)
+        )
     assert psnr(short[..., :real], long[..., :real]) >= 90.0
+
+
+def test_embedding_input_is_the_table_rows_in_channels_first_layout(minilm, minilm_path):
+    """token_embeddings[0, :, 0, s] == table[ids[s]], for torch and numpy alike."""
+    from bert_ane.lookup import embed_tokens, word_embedding_table
+
+    table = word_embedding_table(minilm.state_dict)
+    ids, _ = tokenize(minilm_path, SENTENCES[:1], 16)
+    rows = embed_tokens(table, ids)
+    assert rows.shape == (1, 384, 1, 16)
+    for s in (0, 3, 15):
+        assert torch.equal(rows[0, :, 0, s], table[ids[0, s]])
+    as_numpy = embed_tokens(table.numpy().astype("float16"), ids.numpy())
+    assert as_numpy.dtype.name == "float16" and as_numpy.flags["C_CONTIGUOUS"]
+    assert (as_numpy == rows.numpy().astype("float16")).all()
+    stock = embed_tokens(table, ids, channels_first=False)
+    assert stock.shape == (1, 16, 384) and torch.equal(stock[0, 5], table[ids[0, 5]])

@@ -3,6 +3,9 @@
 What changes against transformers' ``BertModel`` and why (Apple, "Deploying Transformers on
 the Apple Neural Engine", whose DistilBERT port no longer imports with transformers 5):
 
+- The word-embedding lookup is the caller's by default: the model takes the looked-up rows
+  ``(B, C, 1, S)`` (:mod:`bert_ane.lookup`), because a lookup by token id is a
+  ``gather`` that the ANE does not run. ``token_input="ids"`` keeps the lookup inside.
 - After the word-embedding lookup, tensors stay channels-first ``(B, C, 1, S)`` end to end:
   the sequence sits on the last axis (padded to 64 bytes by the ANE) and no transpose is
   needed between layers.
@@ -66,13 +69,14 @@ class BertLayerANE(nn.Module):
 
 
 class BertEncoderANE(nn.Module):
-    """Token ids ``(B, S)`` and a float 1/0 mask ``(B, S)`` to states ``(B, C, 1, S)``."""
+    """Word embeddings ``(B, C, 1, S)`` (or, with ``token_input="ids"``, token ids
+    ``(B, S)``) and a float 1/0 mask ``(B, S)`` to states ``(B, C, 1, S)``."""
 
-    def __init__(self, shape: EncoderShape, seq_len: int) -> None:
+    def __init__(self, shape: EncoderShape, seq_len: int, token_input: str = "embeddings") -> None:
         super().__init__()
         c = shape.hidden_size
         self.seq_len = seq_len
-        self.word_embeddings = nn.Embedding(shape.vocab_size, c)
+        self.word_embeddings = nn.Embedding(shape.vocab_size, c) if token_input == "ids" else None
         self.register_buffer("position_bias", torch.zeros(1, c, 1, seq_len))
         if shape.padding_position is not None:
             self.register_buffer("padding_position_delta", torch.zeros(1, c, 1, seq_len))
@@ -81,9 +85,11 @@ class BertEncoderANE(nn.Module):
         self.embeddings_ln = LayerNormANE(c, eps=shape.layer_norm_eps)
         self.layers = nn.ModuleList(BertLayerANE(shape) for _ in range(shape.num_layers))
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+    def forward(self, tokens: Tensor, attention_mask: Tensor) -> Tensor:
         padding = 1.0 - attention_mask  # (B, S): 1 at padding tokens
-        x = to_channels_first(self.word_embeddings(input_ids)) + self.position_bias
+        if self.word_embeddings is not None:  # token ids: the lookup is a gather
+            tokens = to_channels_first(self.word_embeddings(tokens))
+        x = tokens + self.position_bias
         if self.padding_position_delta is not None:
             x = x + padding[:, None, None, :] * self.padding_position_delta
         x = self.embeddings_ln(x)
@@ -94,12 +100,12 @@ class BertEncoderANE(nn.Module):
 
 
 class SentenceEncoder(nn.Module):
-    """An encoder followed by pooling: ``(input_ids, attention_mask)`` to ``(B, C)``."""
+    """An encoder followed by pooling: ``(tokens, attention_mask)`` to ``(B, C)``."""
 
     def __init__(self, encoder: nn.Module, pooling: nn.Module) -> None:
         super().__init__()
         self.encoder = encoder
         self.pooling = pooling
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
-        return self.pooling(self.encoder(input_ids, attention_mask), attention_mask)
+    def forward(self, tokens: Tensor, attention_mask: Tensor) -> Tensor:
+        return self.pooling(self.encoder(tokens, attention_mask), attention_mask)

@@ -80,18 +80,20 @@ def position_tables(
 
 
 def ane_state_dict(
-    state: dict[str, torch.Tensor], shape: EncoderShape, seq_len: int
+    state: dict[str, torch.Tensor], shape: EncoderShape, seq_len: int, token_input: str
 ) -> dict[str, torch.Tensor]:
-    """The state dict of ``BertEncoderANE(shape, seq_len)`` from base-model tensors."""
+    """The state dict of ``BertEncoderANE(shape, seq_len, token_input)`` from base-model
+    tensors (the word embeddings only when the model looks token ids up itself)."""
     state = _modern_names(state)
     column = 1 if shape.family == "distilbert" else 0
     bias, delta = position_tables(state, shape, seq_len)
     out = {
-        "word_embeddings.weight": _take(state, "embeddings.word_embeddings.weight"),
         "position_bias": bias,
         "embeddings_ln.weight": _take(state, "embeddings.LayerNorm.weight"),
         "embeddings_ln.bias": _take(state, "embeddings.LayerNorm.bias"),
     }
+    if token_input == "ids":
+        out["word_embeddings.weight"] = _take(state, "embeddings.word_embeddings.weight")
     if delta is not None:
         out["padding_position_delta"] = delta
     prefix = _LAYER_PREFIX[shape.family]

@@ -2,8 +2,9 @@
 
 Why a thin wrapper: the stock build is the reference every parity check compares against, so
 it is the model transformers itself loads from the checkpoint directory (eager attention,
-float32), unchanged. The wrapper only gives it the ANE build's inputs (``input_ids`` and a
-float 1/0 ``attention_mask``) and the few things ``torch.jit.trace`` + coremltools need with
+float32), unchanged. The wrapper only gives it the ANE build's inputs (the looked-up word
+embeddings as transformers' ``inputs_embeds`` ``(B, S, C)``, or ``input_ids`` with
+``token_input="ids"``, and a float 1/0 ``attention_mask``) and the few things ``torch.jit.trace`` + coremltools need with
 transformers 5: the mask is passed as the 4-D additive mask that transformers' own masking
 would build (it passes 4-D masks through; its mask builder uses ops coremltools cannot
 convert), and position and token-type ids are explicit (transformers slices buffers for
@@ -58,33 +59,46 @@ def load_stock_model(directory: Path, family: str) -> nn.Module:
 
 
 class StockEncoder(nn.Module):
-    """``(input_ids, float attention_mask)`` to transformers' ``last_hidden_state`` ``(B, S, C)``."""
+    """``(inputs_embeds (B, S, C) or input_ids, float attention_mask)`` to transformers'
+    ``last_hidden_state`` ``(B, S, C)``."""
 
-    def __init__(self, model: nn.Module, shape: EncoderShape, seq_len: int) -> None:
+    def __init__(
+        self, model: nn.Module, shape: EncoderShape, seq_len: int, token_input: str = "embeddings"
+    ) -> None:
         super().__init__()
         self.model = model
         self.family = shape.family
+        self.token_input = token_input
         self.padding_idx = shape.padding_position
         self.register_buffer("position_ids", torch.arange(seq_len)[None, :], persistent=False)
         self.register_buffer(
             "token_type_ids", torch.zeros(1, seq_len, dtype=torch.long), persistent=False
         )
 
-    def position_ids_for(self, input_ids: Tensor) -> Tensor:
+    def position_ids_for(self, tokens: Tensor, attention_mask: Tensor) -> Tensor:
         """transformers' positions: ``0..S-1``; RoBERTa numbers non-padding tokens from
-        ``pad+1`` and gives padding tokens ``pad`` (its ``create_position_ids_from_input_ids``)."""
+        ``pad+1`` and gives padding tokens ``pad`` (its ``create_position_ids_from_input_ids``).
+
+        Without ids (``inputs_embeds``) transformers would number every token, padding
+        included, so the non-padding tokens come from the mask instead: the same positions for
+        right-padded tokenizer output, where the mask is 0 exactly at the pad ids.
+        """
         if self.padding_idx is None:
             return self.position_ids
-        not_padding = input_ids.ne(self.padding_idx).int()
+        if self.token_input == "ids":
+            not_padding = tokens.ne(self.padding_idx).int()
+        else:
+            not_padding = attention_mask.long()
         return torch.cumsum(not_padding, dim=1) * not_padding + self.padding_idx
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+    def forward(self, tokens: Tensor, attention_mask: Tensor) -> Tensor:
         additive = ((1.0 - attention_mask) * MASK_VALUE)[:, None, None, :]  # (B, 1, 1, S)
+        token_key = "input_ids" if self.token_input == "ids" else "inputs_embeds"
         kwargs = {
-            "input_ids": input_ids,
+            token_key: tokens,
             "attention_mask": additive,
-            "position_ids": self.position_ids_for(input_ids),
+            "position_ids": self.position_ids_for(tokens, attention_mask),
         }
         if self.family != "distilbert":
-            kwargs["token_type_ids"] = self.token_type_ids.expand_as(input_ids)
+            kwargs["token_type_ids"] = self.token_type_ids.expand(attention_mask.shape)
         return self.model(**kwargs).last_hidden_state
