@@ -27,6 +27,7 @@ from ane_core.layers import (
     chunked_linear_conv2d,
     multi_head_attention,
     original_attention,
+    single_query_attention,
     split_einsum_attention,
     to_channels_first,
     to_sequence_first,
@@ -311,6 +312,47 @@ def test_attention_impls_match_sdpa(sq: int, sk: int, use_mask: bool, use_kpm: b
     for impl in IMPLS:
         out = multi_head_attention(q, k, v, h, impl=impl, mask=mask, key_padding_mask=kpm)
         torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("sk", "use_mask", "use_kpm"), [(9, False, False), (12, True, True)])
+def test_single_query_attention_matches_sdpa(sk: int, use_mask: bool, use_kpm: bool) -> None:
+    b, c, h = 2, 48, 6
+    q, k, v = torch.randn(b, c, 1, 1), torch.randn(b, c, 1, sk), torch.randn(b, c, 1, sk)
+    mask = causal_mask(1, sk) if use_mask else None
+    if mask is not None:
+        mask[:, 2] = MASK_VALUE  # causal alone masks nothing for the last query
+    kpm = _padding_mask(b, sk, [sk, sk - 3]) if use_kpm else None
+    ref = _sdpa_reference(q, k, v, h, mask, kpm)
+    out = single_query_attention(q, k, v, h, mask=mask, key_padding_mask=kpm)
+    assert out.shape == (b, c, 1, 1)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    scaled = single_query_attention(q * 0.5, k, v, h, key_padding_mask=kpm, scale=1.0)
+    torch.testing.assert_close(scaled, _sdpa_reference(q * 0.5 * 8**0.5, k, v, h, None, kpm))
+
+
+def test_single_query_attention_refuses_several_queries() -> None:
+    q = torch.randn(1, 48, 1, 2)
+    with pytest.raises(ValueError, match="one query"):
+        single_query_attention(q, q, q, 6)
+
+
+def test_single_query_attention_converts_without_matmul_or_transpose() -> None:
+    """Heads as channel groups: a fixed handful of ops whatever the head count, none of them
+    a matmul, einsum, transpose or reshape, and no cast in FP16."""
+
+    class Step(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("k", torch.randn(1, 64, 1, 40))
+            self.register_buffer("v", torch.randn(1, 64, 1, 40))
+
+        def forward(self, q: torch.Tensor) -> torch.Tensor:
+            return single_query_attention(q, self.k, self.v, 8)
+
+    counts = Counter(op.type for op in _ops(_convert_fp16(Step(), torch.randn(1, 64, 1, 1))))
+    for absent in ("cast", "matmul", "einsum", "transpose", "reshape", "split"):
+        assert counts[absent] == 0, counts
+    assert counts["conv"] == 2 and counts["softmax"] == 1 and counts["reduce_sum"] == 1
 
 
 def test_attention_causal_matches_sdpa_is_causal() -> None:

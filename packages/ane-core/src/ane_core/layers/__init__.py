@@ -2,7 +2,8 @@
 
 Everything here works on the channels-first ``(B, C, 1, S)`` layout recommended by Apple's
 "Deploying Transformers on the Apple Neural Engine": 1x1 convolutions instead of Linear layers,
-layer norm over axis 1, attention split per head with einsum, and output projections chunked
+layer norm over axis 1, attention split per head with einsum (or, for a single query, heads
+as channel groups), and output projections chunked
 below the ANE's 16384 per-dimension limit.
 """
 
@@ -15,6 +16,7 @@ from .attention import (
     causal_mask,
     multi_head_attention,
     original_attention,
+    single_query_attention,
     split_einsum_attention,
 )
 from .chunked import ANE_MAX_DIM, ChunkedLinearConv2d, chunk_sizes, chunked_linear_conv2d
@@ -36,6 +38,7 @@ __all__ = [
     "linear_to_conv2d_hook",
     "multi_head_attention",
     "original_attention",
+    "single_query_attention",
     "split_einsum_attention",
     "static_size",
     "to_channels_first",
