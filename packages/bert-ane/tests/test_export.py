@@ -45,13 +45,14 @@ def export(weights, component, precision, out_dir, seq_len, variant="ane", token
     )
 
 
-def run(path, ids, mask, precision):
+def run(path, ids, mask, precision, channels_first=True):
     """Run a package as an app would: ids looked up in the package's own table (or passed
     as they are to a ``--token-input ids`` package), a float mask in the export's dtype."""
     program = load_program(path)  # refuses a feed whose names differ from its inputs
     feed = {"attention_mask": mask.numpy().astype(precision.numpy_dtype)}
     if (path / "Data" / "ane" / "token_embeddings.npy").is_file():
-        feed["token_embeddings"] = embed_tokens(token_embeddings(path), ids.numpy())
+        table = token_embeddings(path)
+        feed["token_embeddings"] = embed_tokens(table, ids.numpy(), channels_first=channels_first)
     else:
         feed["input_ids"] = ids.numpy()
     (value,) = program(feed).values()
@@ -126,6 +127,22 @@ def test_token_input_ids_keeps_the_lookup_in_the_program(random_checkpoints, tmp
     want = transformers_states(directory, ids, mask, "distilbert")
     got = as_sequence_first(run(result.path, ids, mask, Precision.FP16))
     assert psnr(want, got) >= 35.0
+
+
+@pytest.mark.parametrize("family", ["bert", "roberta"])
+@pytest.mark.parametrize("token_input", ["embeddings", "ids"])
+def test_stock_packages_take_the_same_inputs(random_checkpoints, tmp_path, family, token_input):
+    """The stock export (transformers' own model) converts with either input and computes
+    transformers' states; its table rows go in sequence-first, as ``inputs_embeds``."""
+    directory = random_checkpoints[family]
+    weights = load_checkpoint(directory)
+    pad = weights.shape.padding_position or 0
+    ids, mask = padded_inputs(16, real=11, vocab_size=TINY["vocab_size"], pad_id=pad)
+    result = export(
+        weights, "encoder", Precision.FP32, tmp_path, 16, variant="stock", token_input=token_input
+    )
+    got = run(result.path, ids, mask, Precision.FP32, channels_first=False)
+    assert psnr(transformers_states(directory, ids, mask, family), got) >= 90.0
 
 
 def test_a_failed_export_leaves_no_package(random_checkpoints, tmp_path, monkeypatch):

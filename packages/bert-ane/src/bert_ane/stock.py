@@ -100,5 +100,5 @@ class StockEncoder(nn.Module):
             "position_ids": self.position_ids_for(tokens, attention_mask),
         }
         if self.family != "distilbert":
-            kwargs["token_type_ids"] = self.token_type_ids.expand(attention_mask.shape)
+            kwargs["token_type_ids"] = self.token_type_ids.expand_as(attention_mask)
         return self.model(**kwargs).last_hidden_state
