@@ -96,12 +96,11 @@ def _input_specs(variant: str, hidden: int, options: BertOptions) -> list[Tensor
         )
     else:
         layout = (1, hidden, 1, seq_len) if variant == "ane" else (1, seq_len, hidden)
-        indexing = INDEXING if variant == "ane" else "token_embeddings[0, s, :] = table[ids[s]]"
         tokens = TensorSpec(
             "token_embeddings",
             layout,
             f"rows of the word-embedding table Data/ane/{TABLE_ITEM} for the tokenizer's ids "
-            f"right-padded to {seq_len}: {indexing}, {layout}",
+            f"right-padded to {seq_len}: {INDEXING[variant]}, {layout}",
         )
     mask = TensorSpec(
         "attention_mask",
@@ -278,7 +277,7 @@ class BertArchitecture(Architecture):
         export's precision, so the package is usable on its own (the app does the lookup)."""
         if self._options(weights, options).token_input == "ids":
             return ()
-        return [table_item(weights.state_dict, precision)]
+        return [table_item(weights.state_dict, precision, variant)]
 
     def to_reference_layout(
         self, component: str, variant: str, outputs: Sequence[torch.Tensor]

@@ -33,8 +33,11 @@ TOKEN_INPUTS = ("embeddings", "ids")
 TABLE_ITEM = "token_embeddings.npy"
 """The word-embedding table's file name inside the package (``Data/ane/token_embeddings.npy``)."""
 
-INDEXING = "token_embeddings[0, :, 0, s] = table[input_ids[s]]"
-"""How the ANE model's first input is made from the table (stock: ``[0, s, :]``)."""
+INDEXING = {
+    "ane": "token_embeddings[0, :, 0, s] = table[input_ids[s]]",
+    "stock": "token_embeddings[0, s, :] = table[input_ids[s]]",
+}
+"""How each variant's first input is made from the table (ANE channels-first)."""
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
@@ -67,14 +70,16 @@ def token_embeddings(package: str | Path) -> np.ndarray:
     return load_item(Path(package), TABLE_ITEM)
 
 
-def table_item(state_dict: dict[str, torch.Tensor], precision: Precision) -> PackageItem:
+def table_item(
+    state_dict: dict[str, torch.Tensor], precision: Precision, variant: str
+) -> PackageItem:
     """The table as a package item, in the export's float dtype (so the app's rows need no
-    conversion before the call)."""
+    conversion before the call), described with ``variant``'s indexing."""
     table = word_embedding_table(state_dict).detach().numpy().astype(precision.numpy_dtype)
     return PackageItem(
         TABLE_ITEM,
         table,
-        f"word embeddings (vocab, channels) {table.dtype}; model input {INDEXING}",
+        f"word embeddings (vocab, channels) {table.dtype}; model input {INDEXING[variant]}",
     )
 
 

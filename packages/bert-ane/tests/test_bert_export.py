@@ -143,6 +143,10 @@ def test_stock_packages_take_the_same_inputs(random_checkpoints, tmp_path, famil
     )
     got = run(result.path, ids, mask, Precision.FP32, channels_first=False)
     assert psnr(transformers_states(directory, ids, mask, family), got) >= 90.0
+    if token_input == "embeddings":
+        meta = dict(load_spec(result.path).description.metadata.userDefined)
+        described = meta["ane.item.token_embeddings.npy.description"]
+        assert "token_embeddings[0, s, :] = table[input_ids[s]]" in described
 
 
 def test_a_failed_export_leaves_no_package(random_checkpoints, tmp_path, monkeypatch):
