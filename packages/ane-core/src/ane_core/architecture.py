@@ -57,11 +57,24 @@ class ExportableModel:
     ``module`` registered under the spec's name and updated in place by slice assignment
     (``self.cache[:, :, :, :] = new``, coremltools' stateful conversion). Why float16: Core
     ML states hold float16 only, also in FP32 programs. Needs a macOS15/iOS18 target."""
+    trace_inputs: tuple[torch.Tensor, ...] | None = None
+    """Short stand-ins for ``example_inputs``, used only to trace (``None``: trace with
+    ``example_inputs``). Why: tracing runs the module once, and for an encoder over a 30 s
+    window that forward pass is most of the trace time (1.1 TFLOPs, about 10 s, for Whisper
+    medium). A module whose graph never reads its sequence length, which is how the
+    channels-first ANE layers are written (they read channel counts only), traces the same
+    graph from a few frames; the conversion still uses the shapes declared in ``inputs``, and
+    :func:`ane_core.convert.to_coreml` refuses the result if an output shape then differs
+    from ``outputs``, which is what a module that baked the short length would give."""
 
     def __post_init__(self) -> None:
         if len(self.inputs) != len(self.example_inputs):
             raise ValueError(
                 f"{len(self.inputs)} input specs but {len(self.example_inputs)} example inputs"
+            )
+        if self.trace_inputs is not None and len(self.trace_inputs) != len(self.inputs):
+            raise ValueError(
+                f"{len(self.inputs)} input specs but {len(self.trace_inputs)} trace inputs"
             )
 
 

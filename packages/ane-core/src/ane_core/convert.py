@@ -27,14 +27,36 @@ from ane_core._coremltools import coremltools
 from ane_core.architecture import ExportableModel, TensorSpec
 from ane_core.passes import conversion_pipeline
 from ane_core.targets import Precision
+from ane_core.torch_frontend import install as install_frontend_fixes
 from ane_core.validate_once import validate_once_per_pipeline
 
 
 def trace(model: ExportableModel) -> torch.jit.ScriptModule:
-    """Trace ``model.module`` in eval mode with its example inputs, without autograd."""
+    """Trace ``model.module`` in eval mode, without autograd, from its ``trace_inputs`` when
+    it has them (short stand-ins, see :class:`ExportableModel`) or else its example inputs."""
     module = model.module.eval()
+    inputs = model.trace_inputs if model.trace_inputs is not None else model.example_inputs
     with torch.no_grad():
-        return torch.jit.trace(module, model.example_inputs, check_trace=False, strict=False)
+        return torch.jit.trace(module, inputs, check_trace=False, strict=False)
+
+
+def check_output_shapes(mlmodel: Any, model: ExportableModel) -> None:
+    """Refuse a converted model whose output shapes differ from the declared ones.
+
+    Why: a module traced from short ``trace_inputs`` that baked the short length somewhere
+    converts without complaint into a wrong program; its output shapes give it away.
+    """
+    described = {
+        output.name: tuple(output.type.multiArrayType.shape)
+        for output in mlmodel.get_spec().description.output
+    }
+    for spec in model.outputs:
+        if spec.name in described and described[spec.name] != tuple(spec.shape):
+            raise RuntimeError(
+                f"output {spec.name!r} converted with shape {described[spec.name]}, but "
+                f"{tuple(spec.shape)} is declared: the module bakes an input length into its "
+                "graph, so it cannot be traced from short trace_inputs"
+            )
 
 
 def _input_type(spec: TensorSpec, precision: Precision) -> Any:
@@ -86,8 +108,9 @@ def to_coreml(
     # coremltools draws tqdm progress bars on stderr; our own progress display replaces them.
     sink = io.StringIO()
     redirect = contextlib.redirect_stderr(sink) if quiet else contextlib.nullcontext()
+    install_frontend_fixes()
     with redirect, validate_once_per_pipeline():
-        return ct.convert(
+        mlmodel = ct.convert(
             traced,
             source="pytorch",
             inputs=[_input_type(spec, precision) for spec in model.inputs],
@@ -99,3 +122,6 @@ def to_coreml(
             pass_pipeline=conversion_pipeline(fp16=precision is Precision.FP16),
             **states,
         )
+    if model.trace_inputs is not None:
+        check_output_shapes(mlmodel, model)
+    return mlmodel

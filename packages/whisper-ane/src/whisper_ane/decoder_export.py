@@ -45,6 +45,17 @@ def _layouts(variant: str, dims) -> tuple[tuple[int, ...], tuple[int, ...], tupl
     return (1, dims.n_audio_ctx, C), (L, dims.n_audio_ctx, C), (L, dims.n_text_ctx, C)
 
 
+TRACE_FRAMES = 8
+"""Audio frames ``cross_kv`` is traced from. Both variants project each frame on its own, so
+the graph is the same for any number of frames: tracing from 8 instead of 1500 skips a
+forward pass of every layer's K/V projections (see ``ExportableModel.trace_inputs``)."""
+
+
+def _first_frames(features: torch.Tensor, variant: str) -> torch.Tensor:
+    """The first :data:`TRACE_FRAMES` frames of an encoder output in ``variant``'s layout."""
+    return features[..., :TRACE_FRAMES] if variant == "ane" else features[:, :TRACE_FRAMES]
+
+
 def build_cross_kv(variant: str, weights: LoadedWeights, **options) -> ExportableModel:
     """Encoder output to the cross-attention keys and values of every decoder layer."""
     _no_options("cross_kv", options)
@@ -62,6 +73,7 @@ def build_cross_kv(variant: str, weights: LoadedWeights, **options) -> Exportabl
         ],
         example_inputs=(example,),
         metadata={"n_text_layer": str(d.n_text_layer), "n_text_state": str(d.n_text_state)},
+        trace_inputs=(_first_frames(example, variant),),
     )
 
 

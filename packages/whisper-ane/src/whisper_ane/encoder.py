@@ -79,7 +79,9 @@ class AudioEncoderANE(nn.Module):
     def forward(self, mel: Tensor) -> Tensor:
         x = F.gelu(self.conv1(mel))
         x = F.gelu(self.conv2(x))
-        x = x + self.positional_embedding
+        # Sliced to the input's length (the whole table at the real 3000-frame input), so the
+        # graph never bakes a length and traces from a few frames (see build_encoder).
+        x = x + self.positional_embedding[:, :, :, : x.shape[3]]
         for block in self.blocks:
             x = block(x)
         return self.ln_post(x)
