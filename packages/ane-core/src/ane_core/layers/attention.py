@@ -141,9 +141,11 @@ def split_einsum_attention(
     if key_padding_mask is not None:
         key_padding_mask = key_padding_mask[:, :, None, None]  # (B, Sk, 1, 1)
 
-    q_heads = q.split(d, dim=1)  # H x (B, d, 1, Sq)
-    k_heads = k.transpose(1, 3).split(d, dim=3)  # H x (B, Sk, 1, d)
-    v_heads = v.split(dv, dim=1)  # H x (B, dv, 1, Sk)
+    # Explicit sizes (split_with_sizes) convert to one static MIL split; ``split(d)`` makes
+    # coremltools compute the sizes in-graph from the shape (six more ops per split to fold).
+    q_heads = q.split([d] * n_heads, dim=1)  # H x (B, d, 1, Sq)
+    k_heads = k.transpose(1, 3).split([d] * n_heads, dim=3)  # H x (B, Sk, 1, d)
+    v_heads = v.split([dv] * n_heads, dim=1)  # H x (B, dv, 1, Sk)
 
     outputs = []
     for qh, kh, vh in zip(q_heads, k_heads, v_heads, strict=True):
