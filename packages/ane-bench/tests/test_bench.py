@@ -169,6 +169,10 @@ def test_packages_are_removed_unless_kept(tmp_path):
     assert result.exit_code == 0, result.output
     results = json.loads((tmp_path / "results.json").read_text())
     assert len(results["exports"]) == 1 and results["pytorch_latency"] == []
+    assert results["settings"]["latency"] is False
+    table = (tmp_path / "results.md").read_text()
+    assert "Latency: not measured (--no-latency)." in table
+    assert "Not measured: the run had --no-latency." in table
     assert not Path(results["exports"][0]["package"]).exists()
     assert not (tmp_path / "packages").exists()
     assert not (tmp_path / "latency.png").exists() and (tmp_path / "export.png").exists()

@@ -57,6 +57,7 @@ class BenchSettings:
             "target": self.target,
             "warmup": self.warmup,
             "repeat": self.repeat,
+            "latency": self.latency,
         }
 
 

@@ -155,8 +155,12 @@ def render_markdown(results: dict[str, Any]) -> str:
         + (" (dirty)" if env["git"]["dirty"] else "")
         + f"; {env['created']}.",
         "",
-        f"Weights: {_weights(settings['weights'])}. Latency: {settings['warmup']} warm-up run(s), "
-        f"median of {settings['repeat']}.",
+        f"Weights: {_weights(settings['weights'])}. "
+        + (
+            f"Latency: {settings['warmup']} warm-up run(s), median of {settings['repeat']}."
+            if settings.get("latency", True)
+            else "Latency: not measured (--no-latency)."
+        ),
         "",
         "## Export processes",
         "",
@@ -168,7 +172,11 @@ def render_markdown(results: dict[str, Any]) -> str:
         "",
         "## PyTorch CPU latency (float32)",
         "",
-        *latency_table(results),
+        *(
+            latency_table(results)
+            if settings.get("latency", True)
+            else ["Not measured: the run had --no-latency."]
+        ),
         "",
         "## Core ML",
         "",
