@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-
 from ane_core import convert
 from ane_core.targets import Precision, parse_target
+
 from whisper_ane.architecture import WhisperArchitecture
 
 
