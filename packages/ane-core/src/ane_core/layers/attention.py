@@ -107,6 +107,12 @@ def _check_inputs(
     return c // n_heads, cv // n_heads
 
 
+def _scaled(q: Tensor, d: int, scale: float | None) -> Tensor:
+    """``q * scale`` (default ``d ** -0.5``); no op at all when the scale is 1."""
+    scale = d**-0.5 if scale is None else scale
+    return q if scale == 1.0 else q * scale
+
+
 def split_einsum_attention(
     q: Tensor,
     k: Tensor,
@@ -134,10 +140,7 @@ def split_einsum_attention(
     never read, so they stay symbolic.
     """
     d, dv = _check_inputs(q, k, v, n_heads, mask, key_padding_mask)
-    if scale is None:
-        scale = d**-0.5
-    if scale != 1.0:
-        q = q * scale
+    q = _scaled(q, d, scale)
     if key_padding_mask is not None:
         key_padding_mask = key_padding_mask[:, :, None, None]  # (B, Sk, 1, 1)
 
@@ -189,10 +192,7 @@ def single_query_attention(
     d, dv = _check_inputs(q, k, v, n_heads, mask, key_padding_mask)
     if static_size(q, 3) != 1:
         raise ValueError(f"single_query_attention takes one query, got q {tuple(q.shape)}")
-    if scale is None:
-        scale = d**-0.5
-    if scale != 1.0:
-        q = q * scale
+    q = _scaled(q, d, scale)
     head_sum = torch.ones(
         n_heads, d, 1, 1, dtype=q.dtype, device=q.device
     )  # output channel h sums input channels h*d .. +d
@@ -224,10 +224,7 @@ def original_attention(
     axis, ``@ v``); masks are given in the same ANE layout and permuted to ``(B, 1, Sq, Sk)``.
     """
     d, dv = _check_inputs(q, k, v, n_heads, mask, key_padding_mask)
-    if scale is None:
-        scale = d**-0.5
-    if scale != 1.0:
-        q = q * scale
+    q = _scaled(q, d, scale)
     qh = q.squeeze(2).unflatten(1, (n_heads, d)).transpose(2, 3)  # (B, H, Sq, d)
     kh = k.squeeze(2).unflatten(1, (n_heads, d))  # (B, H, d, Sk)
     vh = v.squeeze(2).unflatten(1, (n_heads, dv)).transpose(2, 3)  # (B, H, Sk, dv)
