@@ -6,8 +6,9 @@ copy of a few rows, which an app does for free but which a program can only do w
 ``gather`` that the Neural Engine does not run. Shipping the table inside the package keeps
 the export usable on its own. A ``.mlpackage`` is a model package: besides Core ML's own
 items its ``Manifest.json`` can register further files, each with a name, an author and a
-description (``coremltools.libmodelpackage.ModelPackage.addItem``); Xcode keeps them, Core
-ML ignores them.
+description (``coremltools.libmodelpackage.ModelPackage.addItem``). Core ML loads only the
+root model. Whether Xcode copies extra items into the compiled ``.mlmodelc`` is not checked
+here (no Mac), so an app should add the file to its bundle itself.
 
 Items are written into the staged package before it is published (see
 :mod:`ane_core.save`), so a failure leaves no package behind, and named in the model's
