@@ -63,9 +63,12 @@ class ExportableModel:
     window that forward pass is most of the trace time (1.1 TFLOPs, about 10 s, for Whisper
     medium). A module whose graph never reads its sequence length, which is how the
     channels-first ANE layers are written (they read channel counts only), traces the same
-    graph from a few frames; the conversion still uses the shapes declared in ``inputs``, and
+    graph from a few frames; the conversion still uses the shapes declared in ``inputs``.
     :func:`ane_core.convert.to_coreml` refuses the result if an output shape then differs
-    from ``outputs``, which is what a module that baked the short length would give."""
+    from ``outputs``, which catches a module that baked the short length into a shape. A
+    module that used the length as a number (a mean divided by a Python int) would keep its
+    shapes and compute wrong values, so set this only for modules whose graph never reads the
+    length, and test that the short trace converts to the full trace's program."""
 
     def __post_init__(self) -> None:
         if len(self.inputs) != len(self.example_inputs):

@@ -144,6 +144,7 @@ def export_component(
         with timed_phase(reporter, label, "build", timings):
             model = architecture.build(component, variant, weights, **options)
             items = architecture.package_items(component, variant, weights, precision, **options)
+            item_metadata = items_metadata(items)  # refuses repeated names before converting
         with timed_phase(reporter, label, "trace", timings):
             traced = trace(model)
         with timed_phase(reporter, label, "convert", timings):
@@ -162,7 +163,7 @@ def export_component(
                 extra_packages=getattr(architecture, "metadata_packages", ()),
             )
             metadata[PREFIX + "compression"] = describe(compression, target_name)
-            metadata.update(items_metadata(items))
+            metadata.update(item_metadata)
             apply_metadata(mlmodel, model, metadata)
         if compression.enabled:  # metadata survives compression (coremltools copies it)
             with timed_phase(reporter, label, "compress", timings):

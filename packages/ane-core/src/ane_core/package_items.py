@@ -20,6 +20,7 @@ from __future__ import annotations
 import gc
 import io
 import json
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,23 +97,21 @@ def add_items(package: Path, items: Sequence[PackageItem]) -> None:
     from coremltools.libmodelpackage import ModelPackage
 
     package = Path(package)
-    scratch = package.parent / (package.name + ".items")
-    scratch.mkdir()
-    model_package = ModelPackage(str(package))
-    try:
-        for item in items:
-            source = scratch / item.name
-            source.write_bytes(item.to_bytes())
-            try:
-                model_package.addItem(str(source), item.name, ITEM_AUTHOR, item.description)
-            except RuntimeError as error:
-                raise OutputError(f"could not add {item.name} to {package.name}: {error}") from None
-    finally:
-        del model_package  # writes Manifest.json
-        gc.collect()
-        for leftover in scratch.iterdir():
-            leftover.unlink()
-        scratch.rmdir()
+    with tempfile.TemporaryDirectory(prefix=".items-", dir=package.parent) as scratch:
+        model_package = ModelPackage(str(package))
+        try:
+            for item in items:
+                source = Path(scratch) / item.name
+                source.write_bytes(item.to_bytes())
+                try:
+                    model_package.addItem(str(source), item.name, ITEM_AUTHOR, item.description)
+                except RuntimeError as error:
+                    raise OutputError(
+                        f"could not add {item.name} to {package.name}: {error}"
+                    ) from None
+        finally:
+            del model_package  # writes Manifest.json
+            gc.collect()
     registered = set(manifest_items(package))
     missing = [item.name for item in items if item.name not in registered]
     if missing:

@@ -8,7 +8,8 @@ raises on a broken graph, it changes nothing), so running it once at the end of 
 pipeline, with the scope check that coremltools runs after dead-code elimination, still
 refuses a broken program and leaves the converted model byte-identical. What is lost is
 only the name of the pass that broke it; set ``ANE_VALIDATE_EVERY_PASS=1`` to get
-coremltools' behaviour back when debugging a pass.
+coremltools' behaviour back when debugging a pass. The patch is process-wide while the
+context is open: do not convert in several threads at once.
 """
 
 from __future__ import annotations
@@ -40,12 +41,14 @@ def validate_once_per_pipeline() -> Iterator[None]:
         return None
 
     def apply_pipeline(prog: Any, pass_pipeline: Any) -> None:
+        # A pass may run a pipeline of its own: restore what was there, not the original.
+        previous = Program.validate
         Program.validate = skip_validate
         try:
             original_apply.__func__(prog, pass_pipeline)
         finally:
-            Program.validate = original_validate
-        prog.validate(check_essential_scope=True)
+            Program.validate = previous
+        original_validate(prog, check_essential_scope=True)
 
     PassPipelineManager.apply_pipeline = staticmethod(apply_pipeline)
     try:

@@ -77,6 +77,10 @@ class AudioEncoderANE(nn.Module):
         self._register_load_state_dict_pre_hook(_encoder_load_hook)
 
     def forward(self, mel: Tensor) -> Tensor:
+        if not torch.jit.is_tracing():  # as whisper's own assert (a trace may be shorter)
+            frames = 2 * self.positional_embedding.shape[3]
+            if mel.shape[3] != frames:
+                raise ValueError(f"expected a mel of {frames} frames, got {tuple(mel.shape)}")
         x = F.gelu(self.conv1(mel))
         x = F.gelu(self.conv2(x))
         # Sliced to the input's length (the whole table at the real 3000-frame input), so the

@@ -171,7 +171,7 @@ def single_query_attention(
     key_padding_mask: Tensor | None = None,
     scale: float | None = None,
 ) -> Tensor:
-    """Attention for one query position, heads kept as channel groups: no matmul, no transpose.
+    """Attention for one query position, heads kept as channel groups: no matmul, no key transpose.
 
     Same contract as :func:`split_einsum_attention` with ``Sq == 1``. Why a second kernel:
     a decoder that runs one token per call has a single query, so the per-head ``q @ k`` is a
@@ -181,9 +181,10 @@ def single_query_attention(
     runs over the last axis for every head at once; a second grouped convolution repeats each
     head's weights over its ``dv`` channels, and ``(weights * v).sum(-1)`` gives the output.
 
-    That is 7 ops per attention whatever the head count, where the split einsum needs about 4
-    per head (64 for 16 heads), all rank 4 and channels-first, so the keys and values are read
-    in the cache layout ``(B, C, 1, Sk)`` without the key transpose. The grouped convolutions
+    That is 7 ops per attention whatever the head count (plus one add per mask), where the
+    split einsum needs about 4 per head (64 for 16 heads), all rank 4 and channels-first, so
+    the keys and values are read in the cache layout ``(B, C, 1, Sk)`` without the key
+    transpose (only a ``mask`` in the split-einsum layout is transposed to ``(B, 1, 1, Sk)``). The grouped convolutions
     cost ``C * Sk`` multiply-adds each, the size of the ``q @ k`` itself. Fewer ops also make
     the Core ML conversion of a decoder about twice as fast (coremltools' time grows with op
     count). Masks are additive as elsewhere: ``mask`` broadcasts to ``(B, Sk, 1, 1)``,

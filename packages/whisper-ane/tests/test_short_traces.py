@@ -32,3 +32,11 @@ def test_short_trace_converts_to_the_full_length_program(tiny_en_weights, compon
 def test_stock_encoder_traces_at_full_length(tiny_en_weights):
     """openai-whisper's encoder asserts the 3000-frame input, so it cannot trace short."""
     assert WhisperArchitecture().build("encoder", "stock", tiny_en_weights).trace_inputs is None
+
+
+def test_ane_encoder_refuses_a_short_mel_outside_a_trace(tiny_en_weights):
+    """The positional table is sliced to the input length only so that a trace may be short;
+    an eager call with the wrong length still fails, as stock whisper's assert does."""
+    model = WhisperArchitecture().build("encoder", "ane", tiny_en_weights)
+    with pytest.raises(ValueError, match="frames"):
+        model.module(model.trace_inputs[0])
