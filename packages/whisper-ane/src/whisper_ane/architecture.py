@@ -13,7 +13,7 @@ from ane_core.errors import UsageError
 
 from whisper_ane import bench, parity
 from whisper_ane.audio_files import check_audio_files
-from whisper_ane.decoder_export import build_cross_kv, build_decoder
+from whisper_ane.decoder_export import TRACE_FRAMES, build_cross_kv, build_decoder
 from whisper_ane.encoder import AudioEncoderANE
 from whisper_ane.weights import SIZES
 from whisper_ane.weights.source import LoadedWeights, load_weights
@@ -48,11 +48,13 @@ def example_mel(n_mels: int, *, channels_first: bool, seed: int = 0) -> torch.Te
     return mel.unsqueeze(2) if channels_first else mel
 
 
-TRACE_FRAMES = 16
-"""Mel frames the ANE encoder is traced from (8 after the stride-2 conv). Its graph does not
-depend on the length, so a 16-frame trace gives the same program as the 3000-frame input it
-is converted for, in a fraction of a second instead of a full forward pass (about 10 s for
-medium). Stock whisper's encoder asserts the full length, so it traces at 3000."""
+TRACE_MEL_FRAMES = 2 * TRACE_FRAMES
+"""Mel frames the ANE encoder is traced from: the stride-2 conv turns them into the
+:data:`~whisper_ane.decoder_export.TRACE_FRAMES` audio frames ``cross_kv`` traces from. Its
+graph does not depend on the length, so a 16-frame trace gives the same program as the
+3000-frame input it is converted for, in a fraction of a second instead of a full forward
+pass (about 10 s for medium). Stock whisper's encoder asserts the full length, so it traces
+at 3000."""
 
 
 def build_encoder(variant: str, weights: LoadedWeights) -> ExportableModel:
@@ -95,7 +97,7 @@ def build_encoder(variant: str, weights: LoadedWeights) -> ExportableModel:
         outputs=[TensorSpec("encoder_output", out_shape, f"audio features, {layout}, {out_shape}")],
         example_inputs=(example,),
         metadata=shape_info,
-        trace_inputs=(example[..., :TRACE_FRAMES],) if variant == "ane" else None,
+        trace_inputs=(example[..., :TRACE_MEL_FRAMES],) if variant == "ane" else None,
     )
 
 
