@@ -145,6 +145,7 @@ def render_markdown(results: dict[str, Any]) -> str:
     machine, system = env["machine"], env["os"]
     memory = machine["memory_bytes"]
     settings = results["settings"]
+    latency_measured = settings.get("latency", True)  # results.json files before the flag
     lines = [
         f"# ane bench: {settings['architecture']}",
         "",
@@ -158,7 +159,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"Weights: {_weights(settings['weights'])}. "
         + (
             f"Latency: {settings['warmup']} warm-up run(s), median of {settings['repeat']}."
-            if settings.get("latency", True)
+            if latency_measured
             else "Latency: not measured (--no-latency)."
         ),
         "",
@@ -174,7 +175,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         "",
         *(
             latency_table(results)
-            if settings.get("latency", True)
+            if latency_measured
             else ["Not measured: the run had --no-latency."]
         ),
         "",
