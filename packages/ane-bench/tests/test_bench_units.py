@@ -18,7 +18,9 @@ from ane_bench.bench.weights import weights_by_size
 MIB = 2**20
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-phase peaks need /proc")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="platform: per-phase peaks need /proc"
+)
 def test_phase_peaks_are_each_phases_own_and_the_process_peak_survives_resets():
     tracker = PeakTracker()
     tracker.start_phase()

@@ -1,5 +1,5 @@
-"""``ane export --stateful``: refused early with one line where it cannot work; whisper's
-decoder exports with its caches as Core ML state."""
+"""``ane export --stateful``: refused early with one line where it cannot work (whisper's
+stateful decoder is tested with the plugin, in the repository's tests/)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,6 @@ from ane_core.testing import ToyPlugin
 from click.testing import CliRunner
 
 from ane_bench.cli import cli
-
-WHISPER_DECODER = [
-    "export", "whisper", "--size", "tiny.en", "--weights", "random", "--component", "decoder",
-    "--stateful", "--quiet",
-]  # fmt: skip
 
 
 @pytest.fixture
@@ -31,27 +26,7 @@ def _one_line_refusal(result, message: str) -> None:
     assert len(lines) == 1 and message in lines[0], result.output
 
 
-def test_stateful_with_a_target_before_macos15_is_one_line(tmp_path):
-    pytest.importorskip("whisper_ane")
-    result = CliRunner().invoke(cli, [*WHISPER_DECODER, "--target", "macOS14", "-o", str(tmp_path)])
-    _one_line_refusal(result, "deployment target macOS14 has no Core ML state")
-    assert os.listdir(tmp_path) == []
-
-
 def test_stateful_without_a_stateful_component_is_one_line(toy, tmp_path):
     args = ["export", "toy", "--stateful", "--target", "macOS15", "-o", str(tmp_path)]
     _one_line_refusal(CliRunner().invoke(cli, args), "no stateful variant")
     assert os.listdir(tmp_path) == []
-
-
-def test_whisper_stateful_decoder_export(tmp_path):
-    pytest.importorskip("whisper_ane")
-    from ane_core.executor import Program
-
-    result = CliRunner().invoke(cli, [*WHISPER_DECODER, "--target", "macOS15", "-o", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    path = tmp_path / "whisper-tiny.en-decoder-ane-fp16-stateful.mlpackage"
-    assert "0 cast" in result.output and path.name in result.output
-    program = Program.load(path)
-    assert sorted(program.states) == ["key_cache", "value_cache"]
-    assert sorted(program.outputs) == [f"logits_{i}" for i in range(4)]

@@ -66,7 +66,7 @@ def test_bad_options_are_one_line(toy, args, message):
     assert len(lines) == 1 and message in lines[0], result.output
 
 
-@pytest.mark.skipif(sys.platform == "darwin", reason="Core ML runs on macOS")
+@pytest.mark.skipif(sys.platform == "darwin", reason="platform: Core ML runs on macOS")
 def test_coreml_backend_off_macos_is_one_line(toy):
     result = invoke("--backend", "coreml", "--precision", "fp32")
     assert result.exit_code == 2, result.output

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from ane_core import plugins
+from ane_core.skips import pytest_runtest_makereport  # noqa: F401 (the CI=true hook)
 from ane_core.testing import ToyPlugin
 
 

@@ -87,7 +87,7 @@ def test_not_a_package_is_one_line_error(tmp_path):
         Program.load(tmp_path)
 
 
-@pytest.mark.skipif(sys.platform == "darwin", reason="Core ML runs on macOS")
+@pytest.mark.skipif(sys.platform == "darwin", reason="platform: Core ML runs on macOS")
 def test_coreml_backend_off_macos_says_it_needs_macos(tmp_path):
     with pytest.raises(CoreMLUnavailableError, match="needs macOS"):
         load_program(tmp_path, backend="coreml")

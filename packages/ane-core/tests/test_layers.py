@@ -556,7 +556,8 @@ def test_chunked_vocab_size_chunks() -> None:
 
 
 def _convert_fp16(module: nn.Module, x: torch.Tensor, n_outputs: int = 1):
-    ct = pytest.importorskip("coremltools")
+    import coremltools as ct
+
     logging.getLogger("coremltools").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

