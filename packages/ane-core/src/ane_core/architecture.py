@@ -10,110 +10,38 @@ lets ane-core and ane-bench stay ignorant of any particular model.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ane_core.errors import UsageError
+from ane_core.types import (  # re-exported: plugins import them from here
+    BuildOption,
+    ExportableModel,
+    LatencyCase,
+    PackageItem,
+    ParityCase,
+    TensorSpec,
+    WeightsInfo,
+)
 
 if TYPE_CHECKING:
-    from ane_core.build_options import BuildOption
-    from ane_core.package_items import PackageItem
     from ane_core.targets import Precision
+
+__all__ = [
+    "VARIANTS",
+    "Architecture",
+    "ExportableModel",
+    "LatencyCase",
+    "ParityCase",
+    "TensorSpec",
+    "WeightsInfo",
+]
 
 VARIANTS: tuple[str, ...] = ("ane", "stock")
 """``ane``: rewritten for the Neural Engine; ``stock``: the original module, for comparison."""
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """One model input or output as Core ML will see it.
-
-    ``kind`` "float" tensors follow the export precision (float16 in an FP16 model, so no
-    cast is inserted at the model's edge); "int" tensors are int32.
-    """
-
-    name: str
-    shape: tuple[int, ...]
-    description: str
-    kind: Literal["float", "int"] = "float"
-
-
-@dataclass
-class ExportableModel:
-    """A built component, ready to trace: module, example inputs and I/O descriptions."""
-
-    module: torch.nn.Module
-    inputs: Sequence[TensorSpec]
-    outputs: Sequence[TensorSpec]
-    example_inputs: tuple[torch.Tensor, ...]
-    metadata: dict[str, str] = field(default_factory=dict)
-    states: Sequence[TensorSpec] = ()
-    """Tensors the model keeps between calls as Core ML state (e.g. a decoder's key/value
-    cache), so the caller never passes them in or out. Each must be a float16 buffer of
-    ``module`` registered under the spec's name and updated in place by slice assignment
-    (``self.cache[:, :, :, :] = new``, coremltools' stateful conversion). Why float16: Core
-    ML states hold float16 only, also in FP32 programs. Needs a macOS15/iOS18 target."""
-    trace_inputs: tuple[torch.Tensor, ...] | None = None
-    """Short stand-ins for ``example_inputs``, used only to trace (``None``: trace with
-    ``example_inputs``). Why: tracing runs the module once, and for an encoder over a 30 s
-    window that forward pass is most of the trace time (1.1 TFLOPs, about 10 s, for Whisper
-    medium). A module whose graph never reads its sequence length, which is how the
-    channels-first ANE layers are written (they read channel counts only), traces the same
-    graph from a few frames; the conversion still uses the shapes declared in ``inputs``.
-    :func:`ane_core.convert.to_coreml` refuses the result if an output shape then differs
-    from ``outputs``, which catches a module that baked the short length into a shape. A
-    module that used the length as a number (a mean divided by a Python int) would keep its
-    shapes and compute wrong values, so set this only for modules whose graph never reads the
-    length, and test that the short trace converts to the full trace's program."""
-
-    def __post_init__(self) -> None:
-        if len(self.inputs) != len(self.example_inputs):
-            raise ValueError(
-                f"{len(self.inputs)} input specs but {len(self.example_inputs)} example inputs"
-            )
-        if self.trace_inputs is not None and len(self.trace_inputs) != len(self.inputs):
-            raise ValueError(
-                f"{len(self.inputs)} input specs but {len(self.trace_inputs)} trace inputs"
-            )
-
-
-@dataclass
-class LatencyCase:
-    """One timed inference for ``ane bench``: ``call()`` runs it once.
-
-    Why a callable and not a module plus inputs: what one representative inference is
-    differs per architecture (an encoder's one window, a decoder's single step with a cache
-    filled to some position, which needs more than positional tensors), and ane-bench must
-    time it without knowing the model. ``call`` must hold everything it needs (module,
-    inputs, cache) so building the case is not part of the time.
-    """
-
-    name: str
-    call: Callable[[], Any]
-
-
-@dataclass
-class ParityCase:
-    """One named input set for ``ane parity``: the tensors a variant's module takes.
-
-    Why named: parity reports say which real input (an audio file, say) a number belongs to.
-    """
-
-    name: str
-    inputs: tuple[torch.Tensor, ...]
-
-
-@runtime_checkable
-class WeightsInfo(Protocol):
-    """Where loaded weights came from; recorded in every exported model's metadata."""
-
-    source: str
-    checkpoint_path: str | None
-    sha256: str | None
 
 
 class Architecture(ABC):

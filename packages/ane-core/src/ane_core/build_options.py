@@ -11,50 +11,14 @@ not given) so the values can be recorded and reported.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
+from ane_core.architecture import Architecture
 from ane_core.errors import UsageError
+from ane_core.types import BuildOption  # re-exported: plugins import it from here
 
-if TYPE_CHECKING:
-    from ane_core.architecture import Architecture
-
-
-@dataclass(frozen=True)
-class BuildOption:
-    """One option of :meth:`Architecture.build`: ``name`` is the keyword (``seq_len``), the
-    command line spells it ``--seq-len VALUE``; ``type`` turns the text into the value."""
-
-    name: str
-    type: Callable[[str], Any] = str
-    default: Any = None
-    help: str = ""
-    choices: tuple[str, ...] = ()
-
-    @property
-    def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
-
-    def convert(self, architecture: str, text: str) -> Any:
-        """The typed value of ``text``, or a one-line error saying what is expected."""
-        if self.choices and text not in self.choices:
-            raise UsageError(
-                f"{architecture} {self.flag} got {text!r}.",
-                f"Use one of: {', '.join(self.choices)}.",
-            )
-        try:
-            return self.type(text)
-        except (TypeError, ValueError):
-            expected = getattr(self.type, "__name__", "a valid value")
-            raise UsageError(
-                f"{architecture} {self.flag} got {text!r}, which is not of type {expected}.",
-                self.help or None,
-            ) from None
-
-    def describe(self) -> dict[str, Any]:
-        """A JSON-ready summary for ``ane list``."""
-        return {"flag": self.flag, "default": self.default, "help": self.help}
+__all__ = ["BuildOption", "parse_build_options"]
 
 
 def _split(word: str, words: list[str], architecture: str) -> tuple[str, str]:

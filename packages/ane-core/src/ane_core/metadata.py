@@ -7,10 +7,10 @@ import platform
 from collections.abc import Iterable
 from typing import Any
 
-from ane_core.architecture import ExportableModel
+from ane_core.types import METADATA_PREFIX, ExportableModel
 
 _VERSIONED_PACKAGES = ("ane-core", "coremltools", "torch", "numpy")
-PREFIX = "ane."
+PREFIX = METADATA_PREFIX
 
 
 def package_versions(extra: Iterable[str] = ()) -> dict[str, str]:

@@ -18,60 +18,24 @@ metadata (``ane.item.NAME.*``: path, shape, dtype, description) so an app finds 
 from __future__ import annotations
 
 import gc
-import io
 import json
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ane_core.errors import OutputError
-from ane_core.metadata import PREFIX
+from ane_core.types import ITEM_AUTHOR, PackageItem  # re-exported: plugins import them here
 
-ITEM_AUTHOR = "ane"
-"""The author every item is registered under; its files land in ``Data/ane/``."""
-
-
-@dataclass(frozen=True)
-class PackageItem:
-    """One file to ship inside a package: an array (stored as ``.npy``) or raw bytes.
-
-    ``name`` is a plain file name (``token_embeddings.npy``); ``description`` says what the
-    file is and how to use it (it is written to ``Manifest.json`` and the metadata).
-    """
-
-    name: str
-    content: np.ndarray | bytes
-    description: str
-
-    def __post_init__(self) -> None:
-        if not self.name or Path(self.name).name != self.name or self.name.startswith("."):
-            raise ValueError(f"package item name {self.name!r} must be a plain file name")
-        if isinstance(self.content, np.ndarray) and not self.name.endswith(".npy"):
-            raise ValueError(f"array item {self.name!r} must be named *.npy")
-
-    @property
-    def relative_path(self) -> str:
-        """Where the file sits inside the package."""
-        return f"Data/{ITEM_AUTHOR}/{self.name}"
-
-    def to_bytes(self) -> bytes:
-        if isinstance(self.content, np.ndarray):
-            buffer = io.BytesIO()
-            np.save(buffer, self.content, allow_pickle=False)
-            return buffer.getvalue()
-        return bytes(self.content)
-
-    def metadata(self) -> dict[str, str]:
-        """``ane.item.NAME.*`` metadata keys that name this file for an app."""
-        key = f"{PREFIX}item.{self.name}."
-        meta = {key + "path": self.relative_path, key + "description": self.description}
-        if isinstance(self.content, np.ndarray):
-            meta[key + "shape"] = str(tuple(self.content.shape))
-            meta[key + "dtype"] = str(self.content.dtype)
-        return meta
+__all__ = [
+    "ITEM_AUTHOR",
+    "PackageItem",
+    "add_items",
+    "items_metadata",
+    "load_item",
+    "manifest_items",
+]
 
 
 def items_metadata(items: Sequence[PackageItem]) -> dict[str, str]:
