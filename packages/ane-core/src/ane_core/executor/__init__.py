@@ -19,7 +19,7 @@ from ane_core.executor.errors import (
     UnsupportedOpError,
 )
 from ane_core.executor.interpreter import Program, TensorInfo
-from ane_core.executor.registry import supported_ops
+from ane_core.executor.ops import supported_ops
 from ane_core.executor.run import BACKENDS, load_program, run_package
 
 __all__ = [

@@ -18,6 +18,7 @@ import numpy as np
 
 from ane_core._coremltools import coremltools
 from ane_core.errors import AneError
+from ane_core.executor import ops as _ops  # noqa: F401 (registers every op before a lookup)
 from ane_core.executor.dtypes import compute_dtype, numpy_dtype, settle
 from ane_core.executor.errors import ProgramInputError, UnsupportedOpError
 from ane_core.executor.loading import load_mil_program

@@ -6,6 +6,10 @@ definitions' ``default_inputs``. Variadic inputs (``concat``'s ``values``) arriv
 Float tensors arrive in float32 (see :mod:`ane_core.executor.dtypes`); the interpreter rounds
 whatever the function returns to the dtype the program declares, so functions need not care
 about fp16.
+
+The registry is the bottom of the executor: op modules (:mod:`ane_core.executor.ops`) import it
+to register, and it imports none of them. Whatever looks ops up imports the ``ops`` package
+first (the interpreter does), so every op is registered before the first lookup.
 """
 
 from __future__ import annotations
@@ -42,7 +46,6 @@ def register(*op_types: str, moves_data: bool = False) -> Callable[[OpFunction],
 
 def lookup(op_type: str, op_name: str | None = None) -> OpFunction:
     """The function for ``op_type``, or :class:`UnsupportedOpError` naming the op."""
-    _load_ops()
     try:
         return _OPS[op_type]
     except KeyError:
@@ -54,11 +57,6 @@ def moves_data(op_type: str) -> bool:
     return op_type in _MOVES_DATA
 
 
-def supported_ops() -> list[str]:
-    """Every MIL op type the executor implements, sorted."""
-    _load_ops()
+def registered_ops() -> list[str]:
+    """Every MIL op type registered so far, sorted (see :func:`supported_ops`)."""
     return sorted(_OPS)
-
-
-def _load_ops() -> None:
-    import ane_core.executor.ops  # noqa: F401  (registers every op module)

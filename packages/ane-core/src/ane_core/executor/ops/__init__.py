@@ -1,4 +1,7 @@
-"""One module per family of MIL ops; importing this package registers them all."""
+"""One module per family of MIL ops; importing this package registers them all.
+
+:func:`supported_ops` lists what the executor implements (every family registered).
+"""
 
 from ane_core.executor.ops import (  # noqa: F401
     activation,
@@ -13,3 +16,9 @@ from ane_core.executor.ops import (  # noqa: F401
     shape,
     state,
 )
+from ane_core.executor.registry import registered_ops
+
+
+def supported_ops() -> list[str]:
+    """Every MIL op type the executor implements, sorted."""
+    return registered_ops()

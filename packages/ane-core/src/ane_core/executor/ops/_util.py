@@ -1,4 +1,9 @@
-"""Small helpers the op modules share."""
+"""Small helpers the op modules share.
+
+Why here: an op module that needs another family's math (attention needs softmax) takes it
+from this module, never from the other op module, so op modules only ever import downwards
+(this module and the registry).
+"""
 
 from __future__ import annotations
 
@@ -24,3 +29,13 @@ def axes_of(axes: Any, rank: int) -> tuple[int, ...]:
 def erf(x: np.ndarray) -> np.ndarray:
     """Element-wise erf. numpy has none; torch's is vectorised and exact to float32."""
     return torch.special.erf(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+
+
+def softmax(x: Any, axis: Any = -1) -> np.ndarray:
+    """Softmax along ``axis``, with the max subtracted first (as every runtime does); the
+    ``softmax`` op itself, and the attention ops' weights."""
+    x = np.asarray(x)
+    axis = axis_of(axis, x.ndim)
+    exps = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    exps /= np.sum(exps, axis=axis, keepdims=True)
+    return exps

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ane_core.executor.ops._util import axis_of, erf
+from ane_core.executor.ops._util import erf, softmax
 from ane_core.executor.registry import register
 
 
@@ -95,11 +95,4 @@ def gelu(x, mode="EXACT"):
     raise ValueError(f"gelu: unknown mode {mode!r}")
 
 
-@register("softmax")
-def softmax(x, axis=-1):
-    """Softmax along ``axis``, with the max subtracted first (as every runtime does)."""
-    x = np.asarray(x)
-    axis = axis_of(axis, x.ndim)
-    exps = np.exp(x - np.max(x, axis=axis, keepdims=True))
-    exps /= np.sum(exps, axis=axis, keepdims=True)
-    return exps
+register("softmax")(softmax)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ane_core.executor.ops.activation import softmax
+from ane_core.executor.ops._util import softmax
 from ane_core.executor.registry import register
 
 
