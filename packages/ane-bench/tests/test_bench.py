@@ -19,12 +19,12 @@ import torch
 from ane_core import plugins
 from ane_core.inspect import inspect_package
 from ane_core.mil import op_counts
+from ane_core.package_size import bytes_on_disk
 from ane_core.testing import ToyArchitecture, ToyPlugin
 from click.testing import CliRunner
 
 from ane_bench.bench import NEEDS_MACOS
 from ane_bench.bench.coreml import COMPUTE_UNITS
-from ane_bench.bench.package_size import bytes_on_disk
 from ane_bench.cli import cli
 
 REPEAT = 2

@@ -12,11 +12,11 @@ from ane_core import plugins
 from ane_core.compress import COMPRESSIONS
 from ane_core.errors import UsageError
 from ane_core.inspect import inspect_package
+from ane_core.package_size import bytes_on_disk
 from ane_core.testing import ToyArchitecture, ToyPlugin
 from click.testing import CliRunner
 
 from ane_bench.bench.matrix import build_matrix
-from ane_bench.bench.package_size import bytes_on_disk
 from ane_bench.cli import cli
 
 

@@ -10,10 +10,10 @@ import pytest
 from ane_core import hookimpl, plugins
 from ane_core.architecture import Architecture
 from ane_core.mil import load_spec
+from ane_core.package_size import bytes_on_disk
 from ane_core.testing import ToyArchitecture, ToyPlugin
 from click.testing import CliRunner
 
-from ane_bench.bench.package_size import bytes_on_disk
 from ane_bench.cli import cli
 
 

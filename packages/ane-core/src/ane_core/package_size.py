@@ -1,4 +1,4 @@
-"""Size of an exported package on disk."""
+"""Size of an exported package on disk (what an app ships), for `ane parity` and `ane bench`."""
 
 from __future__ import annotations
 

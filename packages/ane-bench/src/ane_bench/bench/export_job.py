@@ -14,13 +14,13 @@ from typing import Any
 from ane_core.architecture import Architecture
 from ane_core.compress import parse_compression
 from ane_core.export import export_component
+from ane_core.package_size import bytes_on_disk
 from ane_core.progress import timed_phase
 from ane_core.targets import Precision, parse_target
 
 from ane_bench.bench.child import Send
 from ane_bench.bench.inspect_summary import summarize_package
 from ane_bench.bench.memory import PeakTracker
-from ane_bench.bench.package_size import bytes_on_disk
 
 
 class MeasuringReporter:

@@ -1,5 +1,5 @@
-"""Does a compressed package still give the same answer? ``ane parity --compress``'s second
-table: per compression setting and input file, the task's output (for Whisper, the
+"""Does a compressed package still give the same answer? Parity's second table
+(``ane parity --compress``): per compression setting and input file, the task's output (for Whisper, the
 transcript) next to the uncompressed package's.
 
 Why beside PSNR: a few dB lost in the logits may or may not change a token; users see the
@@ -69,12 +69,3 @@ def compare_task_outputs(
                 for file, text in baseline.items()
             ]
     return rows
-
-
-def format_task_outputs(rows: Sequence[TaskOutputRow]) -> str:
-    """One line per file and setting: same or changed, and the text when it changed."""
-    lines = []
-    for r in rows:
-        verdict = "same" if r.unchanged else f"CHANGED: {r.output!r} (uncompressed: {r.baseline!r})"
-        lines.append(f"{r.precision} {r.compression} {Path(r.file).name}: {verdict}")
-    return "\n".join(lines)
