@@ -19,8 +19,8 @@ from ane_core.targets import Precision, parse_target
 from whisper.decoding import DecodingOptions
 
 from whisper_ane.architecture import WhisperArchitecture
-from whisper_ane.backends import ComponentRunner, torch_backend
-from whisper_ane.decoding import DecoderSession, StaticCacheWhisper, load_mel, position_axis
+from whisper_ane.runtime.backends import ComponentRunner, torch_backend
+from whisper_ane.runtime.decoding import DecoderSession, StaticCacheWhisper, load_mel, position_axis
 from whisper_ane.weights.source import build_whisper
 
 

@@ -18,11 +18,11 @@ from ane_core.metrics import psnr
 from ane_core.targets import Precision, parse_target
 
 from whisper_ane.architecture import WhisperArchitecture
-from whisper_ane.decoder_export import build_cross_kv, build_decoder, build_stateful_decoder
-from whisper_ane.decoder_stateful import STATE_NAMES
-from whisper_ane.decoding import DecoderSession, load_mel
-from whisper_ane.package_backend import PackageRunner
-from whisper_ane.transcription import make_transcriber
+from whisper_ane.export.decoder import build_cross_kv, build_decoder, build_stateful_decoder
+from whisper_ane.model.decoder_stateful import STATE_NAMES
+from whisper_ane.runtime.decoding import DecoderSession, load_mel
+from whisper_ane.runtime.package_backend import PackageRunner
+from whisper_ane.runtime.transcription import make_transcriber
 from whisper_ane.weights.source import build_whisper
 
 N_STEPS = 8
@@ -190,7 +190,7 @@ def test_decoding_session_drives_the_stateful_package(
 def test_mil_stateful_backend_transcribes_like_stock_whisper(tiny_en_weights, jfk_audio):
     """FP32 packages with the stateful decoder (float16 cache) give stock whisper's text."""
     transcriber = make_transcriber(
-        tiny_en_weights, backend="mil-stateful", precision=Precision.FP32
+        WhisperArchitecture(), tiny_en_weights, backend="mil-stateful", precision=Precision.FP32
     )
     text = transcriber(jfk_audio)["text"]
     stock = whisper.transcribe(

@@ -16,8 +16,8 @@ from ane_core.metrics import psnr
 from ane_core.targets import Precision
 from whisper.decoding import DecodingOptions
 
-from whisper_ane.backends import torch_backend
-from whisper_ane.decoding import StaticCacheWhisper, load_mel, transcribe
+from whisper_ane.runtime.backends import torch_backend
+from whisper_ane.runtime.decoding import StaticCacheWhisper, load_mel, transcribe
 from whisper_ane.speech import CLIPS, speech_path
 from whisper_ane.weights.source import build_whisper, load_weights
 

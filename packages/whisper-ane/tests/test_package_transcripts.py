@@ -8,7 +8,7 @@ from ane_core.mil import op_counts
 from ane_core.targets import Precision
 
 from whisper_ane.architecture import WhisperArchitecture
-from whisper_ane.package_backend import export_packages
+from whisper_ane.runtime.package_backend import export_packages
 
 
 def test_no_transcripts_without_every_package_or_without_files(tiny_en_weights, tmp_path):
@@ -24,8 +24,10 @@ def test_int8_packages_transcribe_jfk_like_fp16(tiny_en_weights, jfk_audio, tmp_
     """8-bit weights must not change the transcript (the issue's bar for 8-bit)."""
     arch = WhisperArchitecture()
     int8 = COMPRESSIONS["int8"]
-    plain = export_packages(tiny_en_weights, "tiny.en", Precision.FP16, tmp_path)
-    packed = export_packages(tiny_en_weights, "tiny.en", Precision.FP16, tmp_path, compression=int8)
+    plain = export_packages(arch, tiny_en_weights, "tiny.en", Precision.FP16, tmp_path)
+    packed = export_packages(
+        arch, tiny_en_weights, "tiny.en", Precision.FP16, tmp_path, compression=int8
+    )
     for component, path in packed.items():
         assert path.name == f"whisper-tiny.en-{component}-ane-fp16-int8.mlpackage"
         assert op_counts(path)["constexpr_affine_dequantize"] > 0

@@ -15,8 +15,8 @@ from ane_core.metrics import psnr
 from ane_core.targets import Precision, parse_target
 
 from whisper_ane.architecture import WhisperArchitecture
-from whisper_ane.decoding import StaticCacheWhisper, transcribe
-from whisper_ane.package_backend import package_backend
+from whisper_ane.runtime.decoding import StaticCacheWhisper, transcribe
+from whisper_ane.runtime.package_backend import package_backend
 from whisper_ane.weights import build_whisper
 
 FLOOR = {Precision.FP32: 90.0, Precision.FP16: 35.0}

@@ -1,7 +1,7 @@
 """Exportable builds of the decoder components: ``cross_kv`` and ``decoder``, both variants.
 
 Why the I/O is named and shaped the same for both variants (only the layouts differ): the
-decoding loop (:mod:`whisper_ane.decoding`) drives any of them, the PyTorch modules or the
+decoding loop (:mod:`whisper_ane.runtime.decoding`) drives any of them, the PyTorch modules or the
 exported packages, through these names alone. The loop finds the cache's position axis as
 the one axis where ``key_cache`` and ``key_cache_update`` differ.
 """
@@ -13,9 +13,10 @@ from ane_core.architecture import ExportableModel, TensorSpec
 from ane_core.errors import UsageError
 from ane_core.layers import MASK_VALUE, chunk_sizes
 
-from whisper_ane.decoder import TextCrossAttentionKV, TextDecoderANE
-from whisper_ane.decoder_stateful import STATE_NAMES, TextDecoderANEStateful
-from whisper_ane.decoder_stock import StockCrossAttentionKV, StockTextDecoderStep
+from whisper_ane.export.materialize import component_state, materialize
+from whisper_ane.model.decoder import TextCrossAttentionKV, TextDecoderANE
+from whisper_ane.model.decoder_stateful import STATE_NAMES, TextDecoderANEStateful
+from whisper_ane.model.decoder_stock import StockCrossAttentionKV, StockTextDecoderStep
 from whisper_ane.weights.source import LoadedWeights
 
 EXAMPLE_POSITION = 3
@@ -24,9 +25,6 @@ EXAMPLE_POSITION = 3
 
 def _decoder_module(factory, weights: LoadedWeights, keep=None) -> torch.nn.Module:
     """Build on the meta device and adopt the ``decoder.`` tensors (``keep`` filters names)."""
-    # Imported here: architecture.py imports this module to register the builders.
-    from whisper_ane.architecture import component_state, materialize
-
     state = component_state(weights, "decoder.")
     if keep is not None:
         state = {name: tensor for name, tensor in state.items() if keep(name)}
@@ -85,12 +83,12 @@ def build_decoder(
     stateful: bool = False,
     **options,
 ) -> ExportableModel:
-    """One decoding step with a static key/value cache (see :mod:`whisper_ane.decoder`).
+    """One decoding step with a static key/value cache (see :mod:`whisper_ane.model.decoder`).
 
     ``split_logits`` (ANE only): logits as chunks ``logits_0..N`` below the ANE's 16384
     limit (default), or one ``logits`` tensor. The stock decoder always has one ``logits``.
     ``stateful`` (ANE only): the caches stay inside the model as Core ML state
-    (:mod:`whisper_ane.decoder_stateful`); the model then takes no cache and returns only
+    (:mod:`whisper_ane.model.decoder_stateful`); the model then takes no cache and returns only
     the logits.
     """
     _no_options("decoder", options)

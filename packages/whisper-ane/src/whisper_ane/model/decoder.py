@@ -47,7 +47,7 @@ from ane_core.layers import (
 )
 from torch import Tensor, nn
 
-from whisper_ane.encoder import ResidualAttentionBlockANE
+from whisper_ane.model.encoder import ResidualAttentionBlockANE
 
 
 class TextDecoderBlockANE(ResidualAttentionBlockANE):

@@ -1,6 +1,6 @@
 """The ANE decoder with its self-attention cache inside the model, as Core ML state.
 
-Why: the external-cache decoder (:mod:`whisper_ane.decoder`) passes both caches
+Why: the external-cache decoder (:mod:`whisper_ane.model.decoder`) passes both caches
 ``(n_layer, C, 1, n_ctx)`` in at every token and returns the new slice for the caller to
 write back. Core ML state (macOS15/iOS18) keeps them in the model's own memory instead, so
 per token only the token, the two position masks and the cross-attention K/V cross the call
@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from whisper_ane.decoder import TextDecoderANE
+from whisper_ane.model.decoder import TextDecoderANE
 
 STATE_NAMES = ("key_cache", "value_cache")
 """The buffers (and Core ML state names) of the self-attention keys and values."""

@@ -2,9 +2,9 @@
 
 Why NumPy and names: an exported ``.mlpackage`` is called as ``predict({name: array}) ->
 {name: array}``. Giving the PyTorch modules the same calling convention (the
-:class:`ComponentRunner` interface) means the loop in :mod:`whisper_ane.decoding` drives the
+:class:`ComponentRunner` interface) means the loop in :mod:`whisper_ane.runtime.decoding` drives the
 stock modules, the ANE modules and, later, the exported packages (a MIL executor or Core ML)
-through one code path, with the I/O names of :mod:`whisper_ane.decoder_export`:
+through one code path, with the I/O names of :mod:`whisper_ane.export.decoder`:
 
 * ``encoder``: ``mel`` -> ``encoder_output``
 * ``cross_kv``: ``encoder_output`` -> ``cross_k``, ``cross_v``
@@ -28,10 +28,8 @@ from ane_core.errors import UsageError
 from ane_core.targets import Precision
 from whisper.model import ModelDimensions
 
+from whisper_ane.export.components import COMPONENTS, build_component
 from whisper_ane.weights.source import LoadedWeights
-
-COMPONENTS = ("encoder", "cross_kv", "decoder")
-"""The components a backend runs, in the order one window needs them."""
 
 TORCH_BACKENDS = {"torch-ane": "ane", "torch-stock": "stock"}
 """Backend name -> the architecture variant whose PyTorch modules it runs."""
@@ -117,8 +115,6 @@ def torch_backend(
 
     ``decoder_options`` go to the decoder build (e.g. ``split_logits=False``).
     """
-    from whisper_ane.architecture import WhisperArchitecture  # the plugin's own builders
-
     variant = TORCH_BACKENDS.get(name)
     if variant is None:
         raise UsageError(f"unknown backend {name!r}.", f"Use one of: {', '.join(TORCH_BACKENDS)}.")
@@ -128,10 +124,9 @@ def torch_backend(
             "float16 weights, which PyTorch's CPU kernels refuse.",
             "Use --precision fp32, or --backend torch-ane for fp16.",
         )
-    arch = WhisperArchitecture()
     runners = {
         component: TorchRunner(
-            arch.build(
+            build_component(
                 component, variant, weights, **(decoder_options if component == "decoder" else {})
             ),
             precision,

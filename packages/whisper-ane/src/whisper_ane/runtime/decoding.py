@@ -8,7 +8,7 @@ per-token step:
 
 * :class:`DecoderSession` owns the fixed-size cache of one window: it feeds one token at a
   time to a decoder component (PyTorch module or exported package, see
-  :mod:`whisper_ane.backends`), writes the returned key/value slice into the cache and moves
+  :mod:`whisper_ane.runtime.backends`), writes the returned key/value slice into the cache and moves
   the one-hot update mask and the padding mask one position on.
 * :class:`StaticCacheInference` is a ``whisper.decoding.Inference`` (whisper's extension point
   for the forward pass) that runs a :class:`DecoderSession`.
@@ -39,7 +39,7 @@ from ane_core.errors import UsageError
 from ane_core.layers import MASK_VALUE
 from whisper.decoding import DecodingOptions, DecodingResult, DecodingTask, Inference
 
-from whisper_ane.backends import ComponentRunner, WhisperBackend
+from whisper_ane.runtime.backends import ComponentRunner, WhisperBackend
 
 
 def position_axis(cache_shape: Sequence[int], update_shape: Sequence[int]) -> int:

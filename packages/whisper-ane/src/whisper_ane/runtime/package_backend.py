@@ -1,6 +1,6 @@
 """The ``mil`` (and, on macOS, ``coreml``) decoding backend: exported packages, not modules.
 
-Why: the decoding loop (:mod:`whisper_ane.decoding`) drives any :class:`ComponentRunner`;
+Why: the decoding loop (:mod:`whisper_ane.runtime.decoding`) drives any :class:`ComponentRunner`;
 wrapping each exported ``.mlpackage`` in one, run by ane-core's reference executor or by Core
 ML, lets ``whisper.transcribe`` decode with exactly what ships, so a transcript can be
 compared with stock whisper's on any OS.
@@ -15,14 +15,15 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-from ane_core.architecture import ExportableModel
+from ane_core.architecture import Architecture, ExportableModel
 from ane_core.compress import NO_COMPRESSION, Compression
 from ane_core.executor import load_program
 from ane_core.executor.coreml import parse_compute_units, require_macos
 from ane_core.export import export_component, package_name
 from ane_core.targets import DEFAULT_TARGET, Precision, parse_target
 
-from whisper_ane.backends import COMPONENTS, ComponentRunner, WhisperBackend
+from whisper_ane.export.components import COMPONENTS, STATEFUL_COMPONENTS, build_component
+from whisper_ane.runtime.backends import ComponentRunner, WhisperBackend
 from whisper_ane.weights.source import LoadedWeights
 
 PACKAGE_BACKENDS = ("mil", "coreml", "mil-stateful", "coreml-stateful")
@@ -74,6 +75,7 @@ class PackageRunner(ComponentRunner):
 
 
 def export_packages(
+    architecture: Architecture,
     weights: LoadedWeights,
     size: str | None,
     precision: Precision,
@@ -85,19 +87,17 @@ def export_packages(
 ) -> dict[str, Path]:
     """The ANE packages of every component in ``output_dir``, exporting those not there yet
     (``compression``: weight-compressed packages, named with its suffix; ``stateful``: the
-    decoder keeps its caches as Core ML state, ``target`` macOS15 or newer)."""
-    from whisper_ane.architecture import WhisperArchitecture
-
-    arch = WhisperArchitecture()
+    decoder keeps its caches as Core ML state, ``target`` macOS15 or newer). ``architecture``
+    is the registered Whisper architecture, which names and exports them."""
     paths = {}
     for component in COMPONENTS:
-        keeps_state = stateful and component in arch.stateful_components("ane")
+        keeps_state = stateful and component in STATEFUL_COMPONENTS["ane"]
         path = Path(output_dir) / package_name(
-            arch.name, size, component, "ane", precision, compression, stateful=keeps_state
+            architecture.name, size, component, "ane", precision, compression, stateful=keeps_state
         )
         if not path.exists():
             export_component(
-                arch,
+                architecture,
                 size=size,
                 component=component,
                 variant="ane",
@@ -123,13 +123,10 @@ def package_backend(
 ) -> WhisperBackend:
     """A :class:`WhisperBackend` whose three components are the given ANE packages
     (``stateful``: the decoder package is a ``--stateful`` export)."""
-    from whisper_ane.architecture import WhisperArchitecture
-
-    arch = WhisperArchitecture()
     runners = {
         component: PackageRunner(
             packages[component],
-            arch.build(component, "ane", weights, **_stateful_option(arch, component, stateful)),
+            build_component(component, "ane", weights, **_stateful_option(component, stateful)),
             precision,
             backend=backend,
             compute_units=compute_units,
@@ -139,8 +136,8 @@ def package_backend(
     return WhisperBackend(name=backend, dims=weights.dims, **runners)
 
 
-def _stateful_option(arch, component: str, stateful: bool) -> dict[str, bool]:
-    return {"stateful": True} if stateful and component in arch.stateful_components("ane") else {}
+def _stateful_option(component: str, stateful: bool) -> dict[str, bool]:
+    return {"stateful": True} if stateful and component in STATEFUL_COMPONENTS["ane"] else {}
 
 
 PACKAGES_DIR_ENV = "ANE_PACKAGES_DIR"
@@ -154,6 +151,7 @@ def _weights_key(weights: LoadedWeights) -> str:
 
 
 def exported_backend(
+    architecture: Architecture,
     weights: LoadedWeights,
     backend: str,
     precision: Precision,
@@ -164,7 +162,8 @@ def exported_backend(
 ) -> WhisperBackend:
     """Export the ANE packages of ``weights`` (or reuse them from ``$ANE_PACKAGES_DIR``),
     compressed as asked, and wrap them as a decoding backend. A temporary directory lives as
-    long as the backend. ``backend``: one of :data:`PACKAGE_BACKENDS`."""
+    long as the backend. ``backend``: one of :data:`PACKAGE_BACKENDS`; ``architecture``: the
+    registered Whisper architecture (see :func:`export_packages`)."""
     parse_compute_units(compute_units)
     executor, stateful = split_backend(backend)
     if executor == "coreml":
@@ -174,6 +173,7 @@ def exported_backend(
     directory = Path(kept) / _weights_key(weights) if kept else Path(scratch.name)
     directory.mkdir(parents=True, exist_ok=True)
     packages = export_packages(
+        architecture,
         weights,
         size,
         precision,

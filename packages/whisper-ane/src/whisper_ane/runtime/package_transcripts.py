@@ -14,9 +14,9 @@ from pathlib import Path
 
 from ane_core.targets import Precision
 
-from whisper_ane.backends import COMPONENTS
-from whisper_ane.decoding import StaticCacheWhisper, transcribe
-from whisper_ane.package_backend import package_backend
+from whisper_ane.export.components import COMPONENTS
+from whisper_ane.runtime.decoding import StaticCacheWhisper, transcribe
+from whisper_ane.runtime.package_backend import package_backend
 from whisper_ane.weights.source import LoadedWeights
 
 

@@ -20,15 +20,15 @@ import whisper.tokenizer
 from ane_core.architecture import ParityCase
 from ane_core.targets import Precision
 
-from whisper_ane.backends import ComponentRunner, TorchRunner
-from whisper_ane.decoding import DecoderSession, load_mel
+from whisper_ane.export.components import build_component
+from whisper_ane.export.encoder import example_mel
+from whisper_ane.runtime.backends import ComponentRunner, TorchRunner
+from whisper_ane.runtime.decoding import DecoderSession, load_mel
 from whisper_ane.weights.source import LoadedWeights
 
 
 def _mels(weights: LoadedWeights, files: Sequence[str]) -> list[tuple[str, torch.Tensor]]:
     """``(name, (1, n_mels, 3000) mel)`` per audio file, or the example window."""
-    from whisper_ane.architecture import example_mel
-
     n_mels = weights.dims.n_mels
     if not files:
         return [("example", example_mel(n_mels, channels_first=False))]
@@ -46,10 +46,7 @@ def _sequence_first(x: torch.Tensor) -> torch.Tensor:
 
 
 def _stock(component: str, weights: LoadedWeights) -> TorchRunner:
-    from whisper_ane.architecture import WhisperArchitecture
-
-    model = WhisperArchitecture().build(component, "stock", weights)
-    return TorchRunner(model, Precision.FP32)
+    return TorchRunner(build_component(component, "stock", weights), Precision.FP32)
 
 
 class _Recorder(ComponentRunner):

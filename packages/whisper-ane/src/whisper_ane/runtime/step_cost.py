@@ -5,7 +5,7 @@ so a step should cost the same at position 1 and at position 400; with a growing
 would not. This measures it (best of ``repeats`` steps, so that other load on the machine
 inflates the figure as little as possible). Timings are reported, never asserted.
 
-    python -m whisper_ane.step_cost --size tiny.en --checkpoint DIR [--backend torch-ane]
+    python -m whisper_ane.runtime.step_cost --size tiny.en --checkpoint DIR [--backend torch-ane]
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import numpy as np
 from ane_core.targets import Precision
 
-from whisper_ane.backends import WhisperBackend, torch_backend
-from whisper_ane.decoding import DecoderSession
+from whisper_ane.runtime.backends import WhisperBackend, torch_backend
+from whisper_ane.runtime.decoding import DecoderSession
 from whisper_ane.weights.source import load_weights
 
 

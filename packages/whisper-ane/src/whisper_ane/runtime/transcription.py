@@ -12,12 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ane_core.architecture import Architecture
 from ane_core.errors import UsageError
 from ane_core.targets import Precision
 
-from whisper_ane.backends import TORCH_BACKENDS, torch_backend
-from whisper_ane.decoding import DecodeStats, StaticCacheWhisper, transcribe
-from whisper_ane.package_backend import PACKAGE_BACKENDS, exported_backend
+from whisper_ane.runtime.backends import TORCH_BACKENDS, torch_backend
+from whisper_ane.runtime.decoding import DecodeStats, StaticCacheWhisper, transcribe
+from whisper_ane.runtime.package_backend import PACKAGE_BACKENDS, exported_backend
 from whisper_ane.weights.source import LoadedWeights
 
 BACKENDS: tuple[str, ...] = (*TORCH_BACKENDS, *PACKAGE_BACKENDS)
@@ -35,18 +36,23 @@ def check_backend(backend: str) -> None:
 
 
 def make_transcriber(
-    weights: LoadedWeights, *, backend: str = "torch-ane", precision: Precision = Precision.FP32
+    architecture: Architecture,
+    weights: LoadedWeights,
+    *,
+    backend: str = "torch-ane",
+    precision: Precision = Precision.FP32,
 ) -> Transcriber:
     """Build the backend once; the returned function transcribes one file per call.
 
     It takes the path and ``language`` (None: detect), ``task`` (transcribe/translate) and
     ``without_timestamps``, and returns ``{"audio", "language", "text", "segments",
     "timings"}``. Decoding is greedy at temperature 0, as ``whisper.transcribe`` with
-    ``temperature=0.0``.
+    ``temperature=0.0``. ``architecture`` is the registered Whisper architecture, which
+    exports the packages of the package backends.
     """
     check_backend(backend)
     if backend in PACKAGE_BACKENDS:  # the exported packages: reference executor or Core ML
-        model = StaticCacheWhisper(exported_backend(weights, backend, precision))
+        model = StaticCacheWhisper(exported_backend(architecture, weights, backend, precision))
     else:
         model = StaticCacheWhisper(torch_backend(backend, weights, precision))
 

@@ -1,0 +1,28 @@
+"""Build a component's module from loaded weights without copying them.
+
+Why: a medium or large checkpoint is gigabytes; initialising random parameters and then
+copying the checkpoint into them would double peak memory and waste seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from whisper_ane.weights.source import LoadedWeights
+
+
+def component_state(weights: LoadedWeights, prefix: str) -> dict[str, torch.Tensor]:
+    """The part of a whisper state dict under ``prefix`` (e.g. ``encoder.``), prefix removed."""
+    return {k[len(prefix) :]: v for k, v in weights.state_dict.items() if k.startswith(prefix)}
+
+
+def materialize(
+    factory: Callable[[], torch.nn.Module], state: dict[str, torch.Tensor]
+) -> torch.nn.Module:
+    """Build a module on the meta device and adopt ``state``'s tensors (strict, no copy)."""
+    with torch.device("meta"):
+        module = factory()
+    module.load_state_dict(state, strict=True, assign=True)
+    return module.eval()
