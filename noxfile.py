@@ -25,6 +25,7 @@ PACKAGES = {
     "ane-bench": ["ane-core"],
     "bert-ane": ["ane-core", "ane-bench"],  # ane-bench: its tests drive the `ane` CLI
 }
+IMPORT_LINTER = "import-linter>=2.17"  # acyclic_siblings contracts; the version tested
 # Cross-package tests (tests/ at the root): the CLI driving real plugins, bad-input matrix.
 INTEGRATION = "integration"
 # Pure-Python extras installed without their dependencies: ane-transformers pins an ancient
@@ -51,17 +52,26 @@ def install_package(session: nox.Session, package: str) -> None:
 
 
 def install_everything(session: nox.Session) -> None:
-    """Every workspace package (dependencies first) and every test extra."""
+    """Every workspace package (dependencies first), every test extra, and import-linter
+    (the integration tests show that its layer contracts bite)."""
     for package in PACKAGES:
         install_package(session, package)
+    session.install(IMPORT_LINTER)
 
 
 @nox.session(tags=["lint"])
 def lint(session: nox.Session) -> None:
-    """ruff check and format check over the whole tree."""
-    session.install("ruff")
+    """ruff check and format check over the whole tree, then the import contracts of the root
+    pyproject.toml (`lint-imports`: each package's layer map, no cycles, no plugin in the CLI).
+
+    import-linter reads the sources, it imports nothing, so the packages install without
+    their dependencies (no torch): seconds, not minutes.
+    """
+    session.install("ruff", IMPORT_LINTER)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.install("--no-deps", *[arg for p in PACKAGES for arg in ("-e", f"packages/{p}")])
+    session.run("lint-imports", "--no-cache")
 
 
 @nox.session(tags=["test"])
