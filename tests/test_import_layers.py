@@ -70,7 +70,7 @@ def test_the_contracts_hold(sources):
 @pytest.mark.parametrize(
     ("module", "upward", "contract"),
     [
-        ("ane_core/types.py", "ane_core.export", "ane-core layers"),
+        ("ane_core/datatypes.py", "ane_core.export", "ane-core layers"),
         ("whisper_ane/model/decoder.py", "whisper_ane.runtime.decoding", "whisper-ane layers"),
         ("ane_core/metrics.py", "ane_bench.cli", "ane-core knows no CLI and no model plugin"),
     ],

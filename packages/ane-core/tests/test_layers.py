@@ -330,6 +330,19 @@ def test_single_query_attention_matches_sdpa(sk: int, use_mask: bool, use_kpm: b
     torch.testing.assert_close(scaled, _sdpa_reference(q * 0.5 * 8**0.5, k, v, h, None, kpm))
 
 
+def test_single_query_attention_returns_each_head_s_softmax_weights() -> None:
+    b, c, h, sk = 2, 48, 6, 10
+    q, k, v = torch.randn(b, c, 1, 1), torch.randn(b, c, 1, sk), torch.randn(b, c, 1, sk)
+    kpm = _padding_mask(b, sk, [sk, sk - 3])
+    out, weights = single_query_attention(q, k, v, h, key_padding_mask=kpm, return_weights=True)
+    torch.testing.assert_close(out, single_query_attention(q, k, v, h, key_padding_mask=kpm))
+    qh = q[:, :, 0, 0].unflatten(1, (h, -1))  # (B, H, d)
+    kh = k[:, :, 0, :].unflatten(1, (h, -1))  # (B, H, d, Sk)
+    scores = torch.einsum("bhd,bhds->bhs", qh, kh) / (c // h) ** 0.5 + kpm[:, None, :]
+    assert weights.shape == (b, h, 1, sk)
+    torch.testing.assert_close(weights[:, :, 0, :], scores.softmax(-1), rtol=1e-5, atol=1e-6)
+
+
 def test_single_query_attention_refuses_several_queries() -> None:
     q = torch.randn(1, 48, 1, 2)
     with pytest.raises(ValueError, match="one query"):

@@ -12,7 +12,9 @@ import pytest
 import torch
 import whisper
 from ane_core.architecture import TensorSpec
+from ane_core.errors import UsageError
 from ane_core.export import export_component
+from ane_core.inspect import inspect_package
 from ane_core.layers import ANE_MAX_DIM, MASK_VALUE
 from ane_core.metrics import psnr
 from ane_core.targets import Precision, parse_target
@@ -87,6 +89,78 @@ def test_decoder_io_names_and_chunks(tiny_en_weights):
     assert all(max(s.shape) <= ANE_MAX_DIM for s in [*ane.inputs, *ane.outputs])
     stock = WhisperArchitecture().build("decoder", "stock", tiny_en_weights)
     assert [s.name for s in stock.inputs] == [s.name for s in ane.inputs]
+
+
+def _whisper_cross_attention(stock_model, features, tokens) -> list[torch.Tensor]:
+    """Per layer, stock whisper's post-softmax cross-attention weights ``(H, T, n_audio_ctx)``
+    for ``tokens`` in one forward pass (the hook whisper.timing.find_alignment installs)."""
+    qks: list[torch.Tensor] = [None] * stock_model.dims.n_text_layer
+    hooks = [
+        block.cross_attn.register_forward_hook(
+            lambda _, ins, outs, index=i: qks.__setitem__(index, outs[-1][0])
+        )
+        for i, block in enumerate(stock_model.decoder.blocks)
+    ]
+    with torch.no_grad(), whisper.model.disable_sdpa():
+        stock_model.decoder(torch.tensor([tokens]), features)
+    for hook in hooks:
+        hook.remove()
+    return [qk.float().softmax(dim=-1) for qk in qks]
+
+
+@pytest.mark.parametrize("variant", ["ane", "stock"])
+def test_alignment_weights_equal_whisper_cross_attention(
+    tiny_en_weights, stock_model, jfk_case, variant
+):
+    """Step by step, the decoder's alignment output is whisper's own cross-attention of its
+    alignment heads (the weights word timestamps read), in FP32."""
+    features, tokens, _ = jfk_case
+    heads = tiny_en_weights.alignment_heads
+    model = WhisperArchitecture().build("decoder", variant, tiny_en_weights)
+    assert model.outputs[-1].name == "alignment_weights"
+    assert model.outputs[-1].shape == (1, len(heads), 1, 1500)
+    assert model.metadata["alignment_heads"] == ",".join(f"{layer}:{head}" for layer, head in heads)
+    backend = torch_backend(f"torch-{variant}", tiny_en_weights, Precision.FP32)
+    whisper_model = StaticCacheWhisper(backend)
+    session = whisper_model.new_session(features)
+    expected = _whisper_cross_attention(stock_model, features, tokens)
+    for position, token in enumerate(tokens):
+        session.step(token)
+        got = session.alignment_weights  # (H_a, n_audio_ctx)
+        want = torch.stack([expected[layer][head, position] for layer, head in heads])
+        assert psnr(want, torch.from_numpy(got)) >= 100, f"position {position}"
+
+
+def test_alignment_heads_option(tiny_en_weights):
+    arch = WhisperArchitecture()
+    none = arch.build("decoder", "ane", tiny_en_weights, alignment_heads=())
+    assert [s.name for s in none.outputs][-1] == "value_cache_update"
+    two = arch.build("decoder", "ane", tiny_en_weights, alignment_heads=((3, 1), (0, 2)))
+    assert two.outputs[-1].shape == (1, 2, 1, 1500) and two.metadata["alignment_heads"] == "3:1,0:2"
+    with pytest.raises(UsageError, match="outside 4 layers x 6 heads"):
+        arch.build("decoder", "ane", tiny_en_weights, alignment_heads=((4, 0),))
+
+
+def test_ane_decoder_stores_the_tied_embedding_once(tiny_en_weights, tmp_path):
+    """The token lookup and the logits read one table: FP16 weight bytes within 1% of the
+    stock decoder's (which stores whisper's single embedding), where a second (n_vocab, C)
+    table would add 38 MiB (+70%) for tiny.en."""
+    sizes = {}
+    for variant in ("ane", "stock"):
+        result = export_component(
+            WhisperArchitecture(),
+            size="tiny.en",
+            component="decoder",
+            variant=variant,
+            weights=tiny_en_weights,
+            precision=Precision.FP16,
+            target=parse_target("macOS13"),
+            output_dir=tmp_path,
+        )
+        sizes[variant] = inspect_package(result.path).cost.weight_bytes
+    assert abs(sizes["ane"] - sizes["stock"]) <= 0.01 * sizes["stock"], sizes
+    table = 2 * tiny_en_weights.dims.n_vocab * tiny_en_weights.dims.n_text_state
+    assert sizes["ane"] < 2 * table  # not two copies of the table
 
 
 class _RecordingDecoder(ComponentRunner):
@@ -169,6 +243,8 @@ def test_fp16_export(tiny_en_weights, tmp_path, component, variant):
     if variant == "ane":
         assert ops["cast"] == 0
     if component == "decoder":
-        assert ops["softmax"] > 0 and ops["gather"] == 1  # attention and the token embedding
+        # attention, and the token lookup: one gather per vocabulary chunk (the ANE decoder
+        # reads the logits' chunked table, stored once), one for stock
+        assert ops["softmax"] > 0 and ops["gather"] == (4 if variant == "ane" else 1)
     else:
         assert ops["conv" if variant == "ane" else "linear"] == 2 * 4  # key, value x layers

@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ane_core.errors import UsageError
-from ane_core.types import (  # re-exported: plugins import them from here
+from ane_core.datatypes import (  # re-exported: plugins import them from here
     BuildOption,
     ExportableModel,
     LatencyCase,
@@ -26,6 +25,7 @@ from ane_core.types import (  # re-exported: plugins import them from here
     TensorSpec,
     WeightsInfo,
 )
+from ane_core.errors import UsageError
 
 if TYPE_CHECKING:
     from ane_core.targets import Precision

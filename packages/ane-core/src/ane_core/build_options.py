@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ane_core.architecture import Architecture
+from ane_core.datatypes import BuildOption  # re-exported: plugins import it from here
 from ane_core.errors import UsageError
-from ane_core.types import BuildOption  # re-exported: plugins import it from here
 
 __all__ = ["BuildOption", "parse_build_options"]
 

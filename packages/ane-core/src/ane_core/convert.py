@@ -24,10 +24,10 @@ import numpy as np
 import torch
 
 from ane_core._coremltools import coremltools
+from ane_core.datatypes import ExportableModel, TensorSpec
 from ane_core.passes import conversion_pipeline
 from ane_core.targets import Precision
 from ane_core.torch_frontend import install as install_frontend_fixes
-from ane_core.types import ExportableModel, TensorSpec
 from ane_core.validate_once import validate_once_per_pipeline
 
 

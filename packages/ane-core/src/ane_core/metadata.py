@@ -7,7 +7,7 @@ import platform
 from collections.abc import Iterable
 from typing import Any
 
-from ane_core.types import METADATA_PREFIX, ExportableModel
+from ane_core.datatypes import METADATA_PREFIX, ExportableModel
 
 _VERSIONED_PACKAGES = ("ane-core", "coremltools", "torch", "numpy")
 PREFIX = METADATA_PREFIX

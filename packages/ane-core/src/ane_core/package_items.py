@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ane_core.datatypes import ITEM_AUTHOR, PackageItem  # re-exported: plugins import them here
 from ane_core.errors import OutputError
-from ane_core.types import ITEM_AUTHOR, PackageItem  # re-exported: plugins import them here
 
 __all__ = [
     "ITEM_AUTHOR",

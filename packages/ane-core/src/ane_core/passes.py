@@ -16,6 +16,12 @@ quarter of the conversion time (17 s of 69 s for small). Ours answers the common
 value within range, with one ``max`` and one ``min`` (no copy), remembers the answer per
 constant, and falls back to coremltools' exact rule only when a value is out of range. The
 decision per op is the same, so the converted program is too.
+
+Dropped: ``common::add_int16_cast``. On iOS17/macOS14 and later targets coremltools casts
+integer values computed inside the program to int16 before ops that accept it (a ``gather``'s
+indices), one ``cast`` pair each. A decoder that computes a token's index into its vocabulary
+chunks (``whisper_ane.model.decoder.lookup_token``) would get six ``cast`` ops from it on a
+macOS15 target; int16 indices save nothing worth a cast on scalars.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from ane_core._coremltools import coremltools
 PASS_NAME = "ane::fold_affine_into_layer_norm"
 _AFTER = "common::fuse_elementwise_to_batchnorm"
 FP16_CAST_PASS = "ane::add_fp16_cast"
+_DROPPED = "common::add_int16_cast"
 _FP16_MAX = 65504.0
 _registered = False
 
@@ -136,8 +143,8 @@ def conversion_pipeline(fp16: bool) -> Any:
     pipeline = coremltools().PassPipeline.DEFAULT
     index = pipeline.passes.index(_AFTER) + 1
     pipeline.insert_pass(index, PASS_NAME)
+    passes = pipeline.passes
     if fp16:
-        passes = pipeline.passes
         passes[passes.index("common::add_fp16_cast")] = FP16_CAST_PASS
-        pipeline.passes = passes
+    pipeline.passes = [name for name in passes if name != _DROPPED]
     return pipeline

@@ -14,8 +14,8 @@ from ane_core.architecture import Architecture, ExportableModel
 from ane_core.build_options import BuildOption
 
 from whisper_ane.export.components import (
+    BUILD_OPTIONS,
     COMPONENTS,
-    LOGITS_OPTION,
     STATEFUL_COMPONENTS,
     build_component,
 )
@@ -76,7 +76,7 @@ class WhisperArchitecture(Architecture):
         return package_transcripts(weights, packages, files, precision)
 
     def build_options(self) -> Sequence[BuildOption]:
-        return (LOGITS_OPTION,)
+        return BUILD_OPTIONS
 
     def build(self, component: str, variant: str, weights: Any, **options: Any) -> ExportableModel:
         return build_component(component, variant, weights, **options)

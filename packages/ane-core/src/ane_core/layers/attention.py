@@ -170,7 +170,8 @@ def single_query_attention(
     mask: Tensor | None = None,
     key_padding_mask: Tensor | None = None,
     scale: float | None = None,
-) -> Tensor:
+    return_weights: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
     """Attention for one query position, heads kept as channel groups: no matmul, no key transpose.
 
     Same contract as :func:`split_einsum_attention` with ``Sq == 1``. Why a second kernel:
@@ -189,6 +190,10 @@ def single_query_attention(
     the Core ML conversion of a decoder about twice as fast (coremltools' time grows with op
     count). Masks are additive as elsewhere: ``mask`` broadcasts to ``(B, Sk, 1, 1)``,
     ``key_padding_mask`` is ``(B, Sk)``.
+
+    ``return_weights``: also return the post-softmax weights ``(B, H, 1, Sk)``, head ``h`` in
+    channel ``h`` (what word-level timestamps read from a decoder's cross-attention); they are
+    an intermediate of the kernel, so returning them adds no op.
     """
     d, dv = _check_inputs(q, k, v, n_heads, mask, key_padding_mask)
     if static_size(q, 3) != 1:
@@ -207,7 +212,8 @@ def single_query_attention(
         n_heads * dv, 1, 1, 1, dtype=q.dtype, device=q.device
     )  # channel h*dv + i copies head h
     expanded = F.conv2d(weights, head_repeat, groups=n_heads)  # (B, Cv, 1, Sk)
-    return (expanded * v).sum(dim=3, keepdim=True)  # (B, Cv, 1, 1)
+    out = (expanded * v).sum(dim=3, keepdim=True)  # (B, Cv, 1, 1)
+    return (out, weights) if return_weights else out
 
 
 def original_attention(

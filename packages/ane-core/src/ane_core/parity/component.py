@@ -8,6 +8,7 @@ from typing import Any
 
 from ane_core.architecture import Architecture
 from ane_core.compress import NO_COMPRESSION, Compression
+from ane_core.datatypes import ParityCase
 from ane_core.errors import UsageError
 from ane_core.executor import load_program
 from ane_core.export import export_component
@@ -15,7 +16,6 @@ from ane_core.package_size import bytes_on_disk
 from ane_core.parity.rows import ParityRow, compare, module_outputs, package_outputs
 from ane_core.progress import Reporter, SilentReporter
 from ane_core.targets import Precision, parse_target
-from ane_core.types import ParityCase
 
 
 def _check_cases(component: str, reference: list[ParityCase], ane: list[ParityCase]) -> None:

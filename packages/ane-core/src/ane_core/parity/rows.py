@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from ane_core.datatypes import ExportableModel
 from ane_core.errors import UsageError
 from ane_core.metrics import max_abs_error, psnr
 from ane_core.targets import Precision
-from ane_core.types import ExportableModel
 
 
 @dataclass

@@ -14,6 +14,7 @@ from ane_core.architecture import ExportableModel
 from ane_core.build_options import BuildOption
 from ane_core.errors import UsageError
 
+from whisper_ane.export.alignment_heads import ALIGNMENT_HEADS_OPTION, resolve_alignment_heads
 from whisper_ane.export.decoder import build_cross_kv, build_decoder
 from whisper_ane.export.encoder import build_encoder
 from whisper_ane.weights.source import LoadedWeights
@@ -39,17 +40,24 @@ LOGITS_OPTION = BuildOption(
 )
 
 
+BUILD_OPTIONS: tuple[BuildOption, ...] = (LOGITS_OPTION, ALIGNMENT_HEADS_OPTION)
+"""Whisper's build options (``ane export whisper --logits single --alignment-heads none``)."""
+
+
 def build_component(
     component: str, variant: str, weights: LoadedWeights, **options: Any
 ) -> ExportableModel:
     """Build ``component`` in ``variant`` (``ane`` or ``stock``); ``options`` are the build
-    options (``logits``) and, for the decoder, ``stateful``."""
+    options (``logits``, ``alignment_heads``: see :data:`BUILD_OPTIONS`) and, for the decoder,
+    ``stateful``."""
     builder = BUILDERS.get(component)
     if builder is None:
         raise UsageError(
             f"whisper has no component {component!r}.", f"Use one of: {', '.join(BUILDERS)}."
         )
     logits = options.pop(LOGITS_OPTION.name, LOGITS_OPTION.default)
+    heads = options.pop(ALIGNMENT_HEADS_OPTION.name, ALIGNMENT_HEADS_OPTION.default)
     if component == "decoder":
         options["split_logits"] = logits == "chunked"
+        options["alignment_heads"] = resolve_alignment_heads(heads, weights)
     return builder(variant, weights, **options)

@@ -14,10 +14,18 @@ from ane_core.errors import UsageError
 from ane_core.layers import MASK_VALUE, chunk_sizes
 
 from whisper_ane.export.materialize import component_state, materialize
-from whisper_ane.model.decoder import TextCrossAttentionKV, TextDecoderANE
+from whisper_ane.model.decoder import (
+    AlignmentHeads,
+    TextCrossAttentionKV,
+    TextDecoderANE,
+    check_alignment_heads,
+)
 from whisper_ane.model.decoder_stateful import STATE_NAMES, TextDecoderANEStateful
 from whisper_ane.model.decoder_stock import StockCrossAttentionKV, StockTextDecoderStep
 from whisper_ane.weights.source import LoadedWeights
+
+UPDATE_NAMES = ("key_cache_update", "value_cache_update")
+"""The outputs an external-cache decoder returns for the caller to write into its cache."""
 
 EXAMPLE_POSITION = 3
 """Cache position used in the example inputs of a trace (any position traces the same graph)."""
@@ -81,6 +89,7 @@ def build_decoder(
     *,
     split_logits: bool = True,
     stateful: bool = False,
+    alignment_heads: AlignmentHeads = (),
     **options,
 ) -> ExportableModel:
     """One decoding step with a static key/value cache (see :mod:`whisper_ane.model.decoder`).
@@ -89,19 +98,32 @@ def build_decoder(
     limit (default), or one ``logits`` tensor. The stock decoder always has one ``logits``.
     ``stateful`` (ANE only): the caches stay inside the model as Core ML state
     (:mod:`whisper_ane.model.decoder_stateful`); the model then takes no cache and returns only
-    the logits.
+    the logits. ``alignment_heads``: ``(layer, head)`` pairs whose post-softmax
+    cross-attention weights come out as ``alignment_weights`` ``(1, H_a, 1, n_audio_ctx)``
+    (both variants; none by default here, see :mod:`whisper_ane.export.alignment_heads`).
     """
     _no_options("decoder", options)
+    alignment_heads = _checked_heads(alignment_heads, weights)
     if stateful:
         if variant != "ane":
             raise UsageError("only the ANE decoder has a stateful variant.", "Use --arch ane.")
-        return build_stateful_decoder(weights, split_logits=split_logits)
+        return build_stateful_decoder(
+            weights, split_logits=split_logits, alignment_heads=alignment_heads
+        )
     d = weights.dims
     L, C, S = d.n_text_layer, d.n_text_state, d.n_text_ctx
     _, kv_shape, cache_shape = _layouts(variant, d)
     if variant == "ane":
         module = _decoder_module(
-            lambda: TextDecoderANE(d.n_vocab, S, C, d.n_text_head, L, split_logits=split_logits),
+            lambda: TextDecoderANE(
+                d.n_vocab,
+                S,
+                C,
+                d.n_text_head,
+                L,
+                split_logits=split_logits,
+                alignment_heads=alignment_heads,
+            ),
             weights,
         )
         update_shape: tuple[int, ...] = (L, C, 1, 1)
@@ -116,7 +138,10 @@ def build_decoder(
         ]
     else:
         module = _decoder_module(
-            lambda: StockTextDecoderStep(d.n_vocab, S, C, d.n_text_head, L), weights
+            lambda: StockTextDecoderStep(
+                d.n_vocab, S, C, d.n_text_head, L, alignment_heads=alignment_heads
+            ),
+            weights,
         )
         update_shape = (L, 1, C)
         logits = [TensorSpec("logits", (1, 1, d.n_vocab), "logits of every token")]
@@ -153,6 +178,7 @@ def build_decoder(
             *logits,
             TensorSpec("key_cache_update", update_shape, "this position's keys, every layer"),
             TensorSpec("value_cache_update", update_shape, "this position's values, every layer"),
+            *_alignment_specs(alignment_heads, d.n_audio_ctx),
         ],
         example_inputs=example,
         metadata={
@@ -162,35 +188,82 @@ def build_decoder(
             "n_text_state": str(C),
             "n_text_head": str(d.n_text_head),
             "logits_outputs": ",".join(spec.name for spec in logits),
+            "alignment_heads": _heads_text(alignment_heads),
         },
     )
+
+
+ALIGNMENT_OUTPUT = "alignment_weights"
+
+
+def _alignment_specs(heads: AlignmentHeads, n_audio_ctx: int) -> list[TensorSpec]:
+    """The ``alignment_weights`` output, if there are alignment heads."""
+    if not heads:
+        return []
+    shape = (1, len(heads), 1, n_audio_ctx)
+    return [
+        TensorSpec(
+            ALIGNMENT_OUTPUT,
+            shape,
+            "post-softmax cross-attention weights of the alignment heads for this position, "
+            f"head i of axis 1 being (layer, head) {_heads_text(heads)} (metadata "
+            "alignment_heads), for word timestamps",
+        )
+    ]
+
+
+def _heads_text(heads: AlignmentHeads) -> str:
+    """``"2:3,3:0"``: how the heads are written in metadata and on the command line."""
+    return ",".join(f"{layer}:{head}" for layer, head in heads)
+
+
+def _checked_heads(heads: AlignmentHeads, weights: LoadedWeights) -> AlignmentHeads:
+    d = weights.dims
+    try:
+        return check_alignment_heads(heads, d.n_text_layer, d.n_text_head)
+    except ValueError as error:
+        raise UsageError(
+            f"whisper --alignment-heads: {error}.",
+            f"Name heads as LAYER:HEAD with LAYER < {d.n_text_layer} and HEAD < {d.n_text_head}.",
+        ) from None
 
 
 def build_stateful_decoder(
     weights: LoadedWeights,
     *,
     split_logits: bool = True,
+    alignment_heads: AlignmentHeads = (),
     cache_dtype: torch.dtype = torch.float16,
 ) -> ExportableModel:
     """The ANE decoder step with ``key_cache``/``value_cache`` as Core ML states.
 
-    Same inputs as :func:`build_decoder` less the two caches, outputs the logits only.
+    Same inputs as :func:`build_decoder` less the two caches, outputs the logits (and the
+    alignment weights) only.
     ``cache_dtype`` float32 is for eager PyTorch checks; exports need float16 (Core ML).
     """
     d = weights.dims
     L, C, S = d.n_text_layer, d.n_text_state, d.n_text_ctx
     module = _decoder_module(
         lambda: TextDecoderANEStateful(
-            d.n_vocab, S, C, d.n_text_head, L, split_logits=split_logits, cache_dtype=cache_dtype
+            d.n_vocab,
+            S,
+            C,
+            d.n_text_head,
+            L,
+            split_logits=split_logits,
+            alignment_heads=alignment_heads,
+            cache_dtype=cache_dtype,
         ),
         weights,
     )
     module.reset_cache()
-    stepper = build_decoder("ane", weights, split_logits=split_logits)
+    stepper = build_decoder(
+        "ane", weights, split_logits=split_logits, alignment_heads=alignment_heads
+    )
     stepper.module = None  # only its specs and example inputs are reused
     cache_specs = {spec.name: spec for spec in stepper.inputs if spec.name in STATE_NAMES}
     kept = [i for i, spec in enumerate(stepper.inputs) if spec.name not in STATE_NAMES]
-    outputs = [spec for spec in stepper.outputs if spec.name.startswith("logits")]
+    outputs = [spec for spec in stepper.outputs if spec.name not in UPDATE_NAMES]
     return ExportableModel(
         module=module,
         inputs=[stepper.inputs[i] for i in kept],
@@ -205,5 +278,5 @@ def _no_options(component: str, options: dict) -> None:
     if options:
         raise UsageError(
             f"whisper {component} takes no build option {', '.join(sorted(options))}.",
-            "Only the decoder takes split_logits and stateful.",
+            "Only the decoder takes split_logits, stateful and alignment_heads.",
         )

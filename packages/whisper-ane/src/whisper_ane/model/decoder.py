@@ -28,7 +28,13 @@ Outputs are the logits and only this position's new keys and values ``(n_layer, 
 the caller writes them into its cache, so no cache is copied through the model per step.
 The vocabulary (51864-51866 tokens) is above the ANE's 16384 limit on one dimension, so the
 tied-embedding projection is split into chunks (``logits_0..N``, each below the limit) by
-default; ``split_logits=False`` gives one ``logits`` tensor with the same values.
+default; ``split_logits=False`` gives one ``logits`` tensor with the same values. The token
+lookup reads the same chunks, so the table is stored once (see
+:meth:`TextDecoderANE.vocabulary_tables`).
+
+With ``alignment_heads`` (``(layer, head)`` pairs), the decoder also returns those heads'
+post-softmax cross-attention weights for this position, ``alignment_weights``
+``(1, H_a, 1, n_audio_ctx)``: what whisper's word timestamps (``whisper.timing``) read.
 
 Parameter names equal openai-whisper's ``TextDecoder`` ones, so a stock state dict loads
 unchanged. ``cross_attn.key`` / ``cross_attn.value`` load into the decoder too (strict
@@ -37,17 +43,42 @@ loading) but only :class:`TextCrossAttentionKV` uses them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+import torch.nn.functional as F
 from ane_core.layers import (
     LayerNormANE,
     LinearConv2d,
     MultiHeadAttentionANE,
-    chunked_linear_conv2d,
+    chunk_sizes,
     single_query_attention,
+    static_size,
 )
 from torch import Tensor, nn
 
 from whisper_ane.model.encoder import ResidualAttentionBlockANE
+
+AlignmentHeads = tuple[tuple[int, int], ...]
+"""``(layer, head)`` pairs of cross-attention heads whose weights time words."""
+
+
+@dataclass
+class StepResult:
+    """What one decoder block computes for one position."""
+
+    x: Tensor
+    """The block's output ``(1, C, 1, 1)``."""
+    key: Tensor
+    """This position's self-attention key ``(1, C, 1, 1)``."""
+    value: Tensor
+    """This position's self-attention value ``(1, C, 1, 1)``."""
+    keys: Tensor
+    """The cache attention read, with this position blended in ``(1, C, 1, S)`` (a stateful
+    decoder stores it; the external-cache one leaves that to its caller)."""
+    values: Tensor
+    cross_weights: Tensor | None = None
+    """Post-softmax cross-attention weights ``(1, H, 1, n_audio_ctx)`` when asked for."""
 
 
 class TextDecoderBlockANE(ResidualAttentionBlockANE):
@@ -71,10 +102,10 @@ class TextDecoderBlockANE(ResidualAttentionBlockANE):
     ) -> tuple[Tensor, Tensor, Tensor]:
         """One position: ``x`` ``(1, C, 1, 1)``; caches ``(1, C, 1, S)``; ``update``/``keep``
         ``(1, 1, 1, S)`` (one-hot and its complement). Returns ``x`` and this step's k, v."""
-        x, k, v, _, _ = self.step(
+        result = self.step(
             x, key_cache, value_cache, update, keep, key_padding_mask, cross_k, cross_v
         )
-        return x, k, v
+        return result.x, result.key, result.value
 
     def step(
         self,
@@ -86,9 +117,11 @@ class TextDecoderBlockANE(ResidualAttentionBlockANE):
         key_padding_mask: Tensor,
         cross_k: Tensor,
         cross_v: Tensor,
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """:meth:`forward` plus the updated caches ``(1, C, 1, S)`` that attention read (a
-        stateful decoder stores them; the external-cache one leaves that to its caller)."""
+        *,
+        cross_weights: bool = False,
+    ) -> StepResult:
+        """:meth:`forward` with everything a caller may need (see :class:`StepResult`);
+        ``cross_weights``: also return the cross-attention weights of every head."""
         attn = self.attn
         h = self.attn_ln(x)
         q, k, v = attn.query(h), attn.key(h), attn.value(h)
@@ -98,17 +131,20 @@ class TextDecoderBlockANE(ResidualAttentionBlockANE):
         x = x + attn.out(a)
         cross = self.cross_attn
         q = cross.query(self.cross_attn_ln(x))
-        x = x + cross.out(single_query_attention(q, cross_k, cross_v, cross.n_heads))
+        a, weights = single_query_attention(q, cross_k, cross_v, cross.n_heads, return_weights=True)
+        x = x + cross.out(a)
         x = x + self.mlp(self.mlp_ln(x))
-        return x, k, v, keys, values
+        return StepResult(x, k, v, keys, values, weights if cross_weights else None)
 
 
 class TextDecoderANE(nn.Module):
     """One decoding step of Whisper's ``TextDecoder`` with an external static KV cache.
 
     See the module docstring for the inputs and outputs. ``forward`` returns a flat tuple
-    ``(*logits, key_cache_update, value_cache_update)``: the logits chunks ``(1, n_i, 1, 1)``
-    (or one ``(1, n_vocab, 1, 1)`` with ``split_logits=False``).
+    ``(*logits, key_cache_update, value_cache_update[, alignment_weights])``: the logits
+    chunks ``(1, n_i, 1, 1)`` (or one ``(1, n_vocab, 1, 1)`` with ``split_logits=False``),
+    and with ``alignment_heads`` the post-softmax cross-attention weights of those heads,
+    ``(1, H_a, 1, n_audio_ctx)`` in the order given (see :meth:`alignment_weights`).
     """
 
     def __init__(
@@ -120,10 +156,13 @@ class TextDecoderANE(nn.Module):
         n_layer: int,
         *,
         split_logits: bool = True,
+        alignment_heads: AlignmentHeads = (),
     ) -> None:
         super().__init__()
         self.n_ctx = n_ctx
         self.split_logits = split_logits
+        self.vocab_chunks = chunk_sizes(n_vocab) if split_logits else [n_vocab]
+        self.alignment_heads = check_alignment_heads(alignment_heads, n_layer, n_head)
         self.token_embedding = nn.Embedding(n_vocab, n_state)
         self.positional_embedding = nn.Parameter(torch.empty(n_ctx, n_state))
         self.blocks = nn.ModuleList(TextDecoderBlockANE(n_state, n_head) for _ in range(n_layer))
@@ -139,36 +178,117 @@ class TextDecoderANE(nn.Module):
         cross_k: Tensor,
         cross_v: Tensor,
     ) -> tuple[Tensor, ...]:
-        x, update, keep = self.embed(token, kv_cache_update_mask)
-        keys, values = [], []
+        tables = self.vocabulary_tables()
+        x, update, keep = self.embed(token, kv_cache_update_mask, tables)
+        x, steps = self.run_blocks(
+            x, key_cache, value_cache, update, keep, key_padding_mask, cross_k, cross_v
+        )
+        keys = torch.cat([step.key for step in steps], dim=0)
+        values = torch.cat([step.value for step in steps], dim=0)
+        return (*self.project(x, tables), keys, values, *self.alignment_outputs(steps))
+
+    def run_blocks(
+        self,
+        x: Tensor,
+        key_cache: Tensor,
+        value_cache: Tensor,
+        update: Tensor,
+        keep: Tensor,
+        key_padding_mask: Tensor,
+        cross_k: Tensor,
+        cross_v: Tensor,
+    ) -> tuple[Tensor, list[StepResult]]:
+        """Every block for one position; caches and cross K/V hold layer ``i`` in row ``i``
+        (read in ``x``'s dtype). Returns the last block's output and each block's result."""
+        steps = []
         for i, block in enumerate(self.blocks):
-            x, k, v = block(
+            step = block.step(
                 x,
-                key_cache[i : i + 1],
-                value_cache[i : i + 1],
+                key_cache[i : i + 1].to(x.dtype),
+                value_cache[i : i + 1].to(x.dtype),
                 update,
                 keep,
                 key_padding_mask,
                 cross_k[i : i + 1],
                 cross_v[i : i + 1],
+                cross_weights=self.reads_cross_weights(i),
             )
-            keys.append(k)
-            values.append(v)
-        return (*self.project(x), torch.cat(keys, dim=0), torch.cat(values, dim=0))
+            x = step.x
+            steps.append(step)
+        return x, steps
 
-    def embed(self, token: Tensor, kv_cache_update_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def vocabulary_tables(self) -> list[Tensor]:
+        """The tied embedding as ``(n_i, C, 1, 1)`` chunks (one chunk with unsplit logits).
+
+        Why one set of tensors for both uses: the token lookup gathers a row from them and the
+        logits are 1x1 convolutions with them, so the converted program holds the table once
+        (coremltools folds each chunk into one ``const`` that both ops read). A lookup into a
+        separate ``(n_vocab, C)`` table would store a second copy, +70% of tiny's decoder.
+        """
+        return list(self.token_embedding.weight[:, :, None, None].split(self.vocab_chunks))
+
+    def embed(
+        self, token: Tensor, kv_cache_update_mask: Tensor, tables: list[Tensor] | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """Token plus positional embedding ``(1, C, 1, 1)``, and the one-hot ``update`` mask
         ``(1, 1, 1, S)`` with its complement ``keep``, for the blocks."""
+        tables = self.vocabulary_tables() if tables is None else tables
         positional = kv_cache_update_mask @ self.positional_embedding  # (1, C), one-hot select
-        x = (self.token_embedding(token) + positional)[:, :, None, None]  # (1, C, 1, 1)
+        x = lookup_token(token, tables) + positional[:, :, None, None]  # (1, C, 1, 1)
         update = kv_cache_update_mask[:, None, None, :]  # (1, 1, 1, S)
         return x, update, 1.0 - update
 
-    def project(self, x: Tensor) -> tuple[Tensor, ...]:
-        """Final LayerNorm and the tied-embedding logits, as chunks (or one tensor)."""
+    def project(self, x: Tensor, tables: list[Tensor] | None = None) -> tuple[Tensor, ...]:
+        """Final LayerNorm and the tied-embedding logits, one 1x1 conv per chunk."""
+        tables = self.vocabulary_tables() if tables is None else tables
         x = self.ln(x)
-        logits = chunked_linear_conv2d(x, self.token_embedding.weight, concat=not self.split_logits)
-        return logits if isinstance(logits, tuple) else (logits,)
+        return tuple(F.conv2d(x, table) for table in tables)
+
+    def reads_cross_weights(self, layer: int) -> bool:
+        return any(head_layer == layer for head_layer, _ in self.alignment_heads)
+
+    def alignment_outputs(self, steps: list[StepResult]) -> tuple[Tensor, ...]:
+        """``(alignment_weights,)``: the alignment heads' cross-attention weights, picked from
+        each block's ``(1, H, 1, n_audio_ctx)``; ``()`` without alignment heads."""
+        if not self.alignment_heads:
+            return ()
+        picked = [steps[layer].cross_weights[:, h : h + 1] for layer, h in self.alignment_heads]
+        return (torch.cat(picked, dim=1),)  # (1, H_a, 1, n_audio_ctx)
+
+
+def lookup_token(token: Tensor, tables: list[Tensor]) -> Tensor:
+    """Row ``token`` of the vocabulary split into ``tables`` ``(n_i, C, 1, 1)``: ``(1, C, 1, 1)``.
+
+    One table: a gather. Several: each chunk gathers at the token's index inside it (0 when
+    the token lies in another chunk), and a ``select`` keeps the row of the one chunk that
+    holds the token (the others give zeros), so the sum is exactly the row. The few scalar
+    integer ops this adds are the price of storing the table once (see
+    :meth:`TextDecoderANE.vocabulary_tables`).
+    """
+    if len(tables) == 1:
+        return tables[0].index_select(0, token)
+    row = None
+    start = 0
+    zero = torch.zeros_like(token)
+    for table in tables:
+        size = static_size(table, 0)
+        inside = (token >= start) & (token < start + size)
+        gathered = table.index_select(0, torch.where(inside, token - start, zero))
+        part = torch.where(inside.reshape(1, 1, 1, 1), gathered, torch.zeros_like(gathered))
+        row = part if row is None else row + part
+        start += size
+    return row
+
+
+def check_alignment_heads(heads: AlignmentHeads, n_layer: int, n_head: int) -> AlignmentHeads:
+    """``heads`` as a tuple of int pairs, each inside the model, none repeated."""
+    heads = tuple((int(layer), int(head)) for layer, head in heads)
+    outside = [(i, h) for i, h in heads if not (0 <= i < n_layer and 0 <= h < n_head)]
+    if outside:
+        raise ValueError(f"alignment heads {outside} are outside {n_layer} layers x {n_head} heads")
+    if len(set(heads)) != len(heads):
+        raise ValueError(f"alignment heads repeat: {heads}")
+    return heads
 
 
 class _KeyValueProjection(nn.Module):

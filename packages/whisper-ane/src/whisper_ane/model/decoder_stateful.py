@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from whisper_ane.model.decoder import TextDecoderANE
+from whisper_ane.model.decoder import AlignmentHeads, TextDecoderANE
 
 STATE_NAMES = ("key_cache", "value_cache")
 """The buffers (and Core ML state names) of the self-attention keys and values."""
@@ -30,7 +30,7 @@ class TextDecoderANEStateful(TextDecoderANE):
     """One decoding step; the caches are buffers ``key_cache``/``value_cache`` updated in place.
 
     ``forward(token, kv_cache_update_mask, key_padding_mask, cross_k, cross_v)`` returns the
-    logits chunks only. Call :meth:`reset_cache` before a new sequence (masked positions are
+    logits chunks (and, with ``alignment_heads``, the alignment weights) only. Call :meth:`reset_cache` before a new sequence (masked positions are
     never read, so this only matters for reproducibility; it also allocates the buffers after
     a meta-device build).
     """
@@ -44,9 +44,18 @@ class TextDecoderANEStateful(TextDecoderANE):
         n_layer: int,
         *,
         split_logits: bool = True,
+        alignment_heads: AlignmentHeads = (),
         cache_dtype: torch.dtype = torch.float16,
     ) -> None:
-        super().__init__(n_vocab, n_ctx, n_state, n_head, n_layer, split_logits=split_logits)
+        super().__init__(
+            n_vocab,
+            n_ctx,
+            n_state,
+            n_head,
+            n_layer,
+            split_logits=split_logits,
+            alignment_heads=alignment_heads,
+        )
         self.cache_shape = (n_layer, n_state, 1, n_ctx)
         self.cache_dtype = cache_dtype
         for name in STATE_NAMES:  # not persistent: no state-dict entry, weights load strictly
@@ -65,21 +74,11 @@ class TextDecoderANEStateful(TextDecoderANE):
         cross_k: Tensor,
         cross_v: Tensor,
     ) -> tuple[Tensor, ...]:
-        x, update, keep = self.embed(token, kv_cache_update_mask)
-        keys, values = [], []
-        for i, block in enumerate(self.blocks):
-            x, _, _, layer_keys, layer_values = block.step(
-                x,
-                self.key_cache[i : i + 1].to(x.dtype),
-                self.value_cache[i : i + 1].to(x.dtype),
-                update,
-                keep,
-                key_padding_mask,
-                cross_k[i : i + 1],
-                cross_v[i : i + 1],
-            )
-            keys.append(layer_keys)
-            values.append(layer_values)
-        self.key_cache[:, :, :, :] = torch.cat(keys, dim=0).to(self.cache_dtype)
-        self.value_cache[:, :, :, :] = torch.cat(values, dim=0).to(self.cache_dtype)
-        return self.project(x)
+        tables = self.vocabulary_tables()
+        x, update, keep = self.embed(token, kv_cache_update_mask, tables)
+        x, steps = self.run_blocks(
+            x, self.key_cache, self.value_cache, update, keep, key_padding_mask, cross_k, cross_v
+        )
+        self.key_cache[:, :, :, :] = torch.cat([s.keys for s in steps], dim=0).to(self.cache_dtype)
+        self.value_cache[:, :, :, :] = torch.cat([s.values for s in steps], 0).to(self.cache_dtype)
+        return (*self.project(x, tables), *self.alignment_outputs(steps))

@@ -21,13 +21,19 @@ import whisper.model
 from ane_core.layers import static_size
 from torch import Tensor, nn
 
+from whisper_ane.model.decoder import AlignmentHeads, check_alignment_heads
 
-def stock_attention(q: Tensor, k: Tensor, v: Tensor, n_head: int, mask: Tensor | None) -> Tensor:
+
+def stock_attention(
+    q: Tensor, k: Tensor, v: Tensor, n_head: int, mask: Tensor | None, *, with_weights: bool = False
+) -> Tensor | tuple[Tensor, Tensor]:
     """``whisper.model.MultiHeadAttention.qkv_attention`` (its non-SDPA path) with an additive
     ``mask`` that broadcasts to ``(B, H, Sq, Sk)``.
 
     Whisper's own method slices its mask to a square ``[:n_ctx, :n_ctx]`` (no padding mask
     for a cache) and its SDPA path takes no mask at all, hence this copy of the formula.
+    ``with_weights``: also return the post-softmax weights ``(B, H, Sq, Sk)``, as whisper's
+    own ``qkv_attention`` does for its word timestamps.
     """
     # Fixed shapes: sizes are read as Python ints, so a traced graph holds constants.
     scale = (static_size(q, 2) // n_head) ** -0.25
@@ -40,19 +46,32 @@ def stock_attention(q: Tensor, k: Tensor, v: Tensor, n_head: int, mask: Tensor |
     if mask is not None:
         qk = qk + mask
     w = F.softmax(qk.float(), dim=-1).to(q.dtype)
-    return (w @ v).permute(0, 2, 1, 3).flatten(start_dim=2)
+    out = (w @ v).permute(0, 2, 1, 3).flatten(start_dim=2)
+    return (out, w) if with_weights else out
 
 
 class StockTextDecoderStep(nn.Module):
     """``whisper.model.TextDecoder`` for one token against a static cache.
 
     Same parameter names as ``TextDecoder`` (stock state dicts load strictly). ``forward``
-    returns ``(logits, key_cache_update, value_cache_update)``.
+    returns ``(logits, key_cache_update, value_cache_update)``, and with ``alignment_heads``
+    also those heads' cross-attention weights ``(1, H_a, 1, n_audio_ctx)``, as the ANE
+    decoder does.
     """
 
-    def __init__(self, n_vocab: int, n_ctx: int, n_state: int, n_head: int, n_layer: int) -> None:
+    def __init__(
+        self,
+        n_vocab: int,
+        n_ctx: int,
+        n_state: int,
+        n_head: int,
+        n_layer: int,
+        *,
+        alignment_heads: AlignmentHeads = (),
+    ) -> None:
         super().__init__()
         self.n_head = n_head
+        self.alignment_heads = check_alignment_heads(alignment_heads, n_layer, n_head)
         self.token_embedding = nn.Embedding(n_vocab, n_state)
         self.positional_embedding = nn.Parameter(torch.empty(n_ctx, n_state))
         self.blocks = nn.ModuleList(
@@ -70,13 +89,13 @@ class StockTextDecoderStep(nn.Module):
         key_padding_mask: Tensor,
         cross_k: Tensor,
         cross_v: Tensor,
-    ) -> tuple[Tensor, Tensor, Tensor]:
+    ) -> tuple[Tensor, ...]:
         positional = kv_cache_update_mask @ self.positional_embedding
         x = (self.token_embedding(token) + positional)[:, None, :]  # (1, 1, C)
         update = kv_cache_update_mask[:, :, None]  # (1, S, 1)
         keep = 1.0 - update
         mask = key_padding_mask[:, None, None, :]  # (1, 1, 1, S)
-        keys, values = [], []
+        keys, values, cross_weights = [], [], []
         for i, block in enumerate(self.blocks):
             h = block.attn_ln(x)
             k, v = block.attn.key(h), block.attn.value(h)
@@ -85,14 +104,21 @@ class StockTextDecoderStep(nn.Module):
             a = stock_attention(block.attn.query(h), all_k, all_v, self.n_head, mask)
             x = x + block.attn.out(a)
             q = block.cross_attn.query(block.cross_attn_ln(x))
-            a = stock_attention(q, cross_k[i : i + 1], cross_v[i : i + 1], self.n_head, None)
+            a, w = stock_attention(
+                q, cross_k[i : i + 1], cross_v[i : i + 1], self.n_head, None, with_weights=True
+            )
+            cross_weights.append(w)  # (1, H, 1, n_audio_ctx)
             x = x + block.cross_attn.out(a)
             x = x + block.mlp(block.mlp_ln(x))
             keys.append(k)
             values.append(v)
         x = self.ln(x)
         logits = (x @ self.token_embedding.weight.to(x.dtype).t()).float()
-        return logits, torch.cat(keys, dim=0), torch.cat(values, dim=0)
+        outputs = (logits, torch.cat(keys, dim=0), torch.cat(values, dim=0))
+        if not self.alignment_heads:
+            return outputs
+        picked = [cross_weights[layer][:, h : h + 1] for layer, h in self.alignment_heads]
+        return (*outputs, torch.cat(picked, dim=1))
 
 
 class _StockKeyValue(nn.Module):

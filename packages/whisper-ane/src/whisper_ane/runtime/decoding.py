@@ -39,6 +39,7 @@ from ane_core.errors import UsageError
 from ane_core.layers import MASK_VALUE
 from whisper.decoding import DecodingOptions, DecodingResult, DecodingTask, Inference
 
+from whisper_ane.export.decoder import ALIGNMENT_OUTPUT
 from whisper_ane.runtime.backends import ComponentRunner, WhisperBackend
 
 
@@ -102,6 +103,10 @@ class DecoderSession:
         self.stateful = not any(spec.name == "key_cache" for spec in decoder.inputs)
         dtype = decoder.float_dtype
         self.logits_names = logits_names(decoder)
+        self.has_alignment = any(spec.name == ALIGNMENT_OUTPUT for spec in decoder.outputs)
+        self.alignment_weights: np.ndarray | None = None
+        """The last step's alignment-head cross-attention weights ``(H_a, n_audio_ctx)``
+        (float32), when the decoder was built with alignment heads."""
         self.position = 0
         caches: dict[str, np.ndarray] = {}
         if self.stateful:
@@ -144,6 +149,8 @@ class DecoderSession:
                     0, axis=self.axis
                 )
         self.position = p + 1
+        if self.has_alignment:  # (1, H_a, 1, n_audio_ctx)
+            self.alignment_weights = outputs[ALIGNMENT_OUTPUT][0, :, 0, :].astype(np.float32)
         logits = [outputs[name].reshape(-1) for name in self.logits_names]
         return np.concatenate(logits).astype(np.float32, copy=False)
 

@@ -136,11 +136,15 @@ def to_reference_layout(
     component: str, variant: str, outputs: Sequence[torch.Tensor]
 ) -> tuple[torch.Tensor, ...]:
     """ANE outputs as stock's: ``(B, C, 1, S)`` to ``(B, S, C)``; the decoder's logit chunks
-    ``(1, n, 1, 1)`` joined into one ``(1, 1, n_vocab)``."""
+    ``(1, n, 1, 1)`` joined into one ``(1, 1, n_vocab)``; its alignment weights
+    ``(1, H_a, 1, n_audio_ctx)``, the same in both variants, as they are."""
     if variant != "ane":
         return tuple(outputs)
     if component == "decoder":
+        outputs = list(outputs)
+        # The alignment weights come last when built in; they alone span the audio frames.
+        alignment = [outputs.pop()] if outputs[-1].shape[-1] > 1 else []
         *logits, key_update, value_update = outputs
         joined = torch.cat([chunk.reshape(1, 1, -1) for chunk in logits], dim=-1)
-        return joined, _sequence_first(key_update), _sequence_first(value_update)
+        return joined, _sequence_first(key_update), _sequence_first(value_update), *alignment
     return tuple(_sequence_first(output) for output in outputs)

@@ -122,6 +122,8 @@ class BuildOption:
     default: Any = None
     help: str = ""
     choices: tuple[str, ...] = ()
+    expected: str = ""
+    """What a valid value looks like, for the error message (default: ``type``'s name)."""
 
     @property
     def flag(self) -> str:
@@ -137,9 +139,9 @@ class BuildOption:
         try:
             return self.type(text)
         except (TypeError, ValueError):
-            expected = getattr(self.type, "__name__", "a valid value")
+            expected = self.expected or "of type " + getattr(self.type, "__name__", "value")
             raise UsageError(
-                f"{architecture} {self.flag} got {text!r}, which is not of type {expected}.",
+                f"{architecture} {self.flag} got {text!r}, which is not {expected}.",
                 self.help or None,
             ) from None
 
