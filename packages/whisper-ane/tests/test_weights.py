@@ -529,3 +529,22 @@ def test_cached_checkpoint_with_wrong_sha_is_an_error(whisper_cache, monkeypatch
     with pytest.raises(WeightsError, match="does not match its SHA-256") as e:
         load_weights("tiny", None)
     assert "--weights random" in str(e.value)
+
+
+def test_alignment_heads_come_from_the_source_then_whisper_s_table(tiny_en_dir, tmp_path):
+    """CTranslate2's config.json names them; random weights and a .pt of an official size
+    take whisper's own table (what whisper.load_model sets); no size, no table: None."""
+    ct2 = load_weights("tiny.en", str(tiny_en_dir))
+    assert ct2.alignment_heads == tuple(
+        tuple(pair)
+        for pair in json.loads((tiny_en_dir / "config.json").read_text())["alignment_heads"]
+    )
+    random = load_weights("tiny.en", "random")
+    model = whisper.model.Whisper(random.dims)  # whisper's own reading of its table
+    model.set_alignment_heads(whisper._ALIGNMENT_HEADS["tiny.en"])
+    assert random.alignment_heads == tuple(map(tuple, model.alignment_heads.indices().T.tolist()))
+    assert random.alignment_heads == ct2.alignment_heads  # the same heads, two routes
+    checkpoint = tmp_path / "tiny.pt"
+    torch.save({"dims": asdict(random.dims), "model_state_dict": random.state_dict}, checkpoint)
+    assert load_weights("tiny.en", str(checkpoint)).alignment_heads == random.alignment_heads
+    assert load_weights(None, str(checkpoint)).alignment_heads is None

@@ -55,7 +55,10 @@ class LoadedWeights:
     sha256: str | None
     """SHA-256 of that file (of the parts' concatenation for a split model.bin)."""
     alignment_heads: tuple[tuple[int, int], ...] | None = None
-    """Cross-attention (layer, head) pairs for word timestamps, when the source names them."""
+    """Cross-attention (layer, head) pairs for word timestamps: the source's own list (a
+    CTranslate2 ``config.json``, a Hugging Face ``generation_config.json``), else whisper's
+    table for the ``--size`` asked (openai-whisper's ``_ALIGNMENT_HEADS``); ``None`` when
+    neither names them (see :mod:`whisper_ane.export.alignment_heads` for the fallback)."""
 
 
 def load_weights(size: str | None, checkpoint: str | None, *, seed: int = 0) -> LoadedWeights:
@@ -81,9 +84,9 @@ def load_weights(size: str | None, checkpoint: str | None, *, seed: int = 0) -> 
     if is_random:
         table_dims = dims_for(size)
         seed = _parse_seed(checkpoint, seed)
-        return LoadedWeights(
-            table_dims, random_state_dict(table_dims, seed), f"random(seed={seed})", None, None
-        )
+        state = random_state_dict(table_dims, seed)
+        heads = _official_alignment_heads(size, table_dims)
+        return LoadedWeights(table_dims, state, f"random(seed={seed})", None, None, heads)
     if checkpoint is None:
         assert size is not None  # refused above
         path, sha256 = fetch_checkpoint(size)
@@ -103,6 +106,8 @@ def load_weights(size: str | None, checkpoint: str | None, *, seed: int = 0) -> 
     check_state_dict(
         weights.dims, weights.state_dict, weights.checkpoint_path or checkpoint or size
     )
+    if weights.alignment_heads is None and size is not None:  # the source names none
+        weights.alignment_heads = _official_alignment_heads(size, weights.dims)
     return weights
 
 
