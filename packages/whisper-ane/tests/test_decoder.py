@@ -180,7 +180,7 @@ class _RecordingDecoder(ComponentRunner):
         self.float_dtype = np.dtype(np.float32)
         self.seen: list[dict[str, np.ndarray]] = []
 
-    def __call__(self, inputs):
+    def __call__(self, inputs, state=None):
         self.seen.append({k: v.copy() for k, v in inputs.items()})
         position = int(np.argmax(inputs["kv_cache_update_mask"][0]))
         update = np.full((2, 3, 1, 1), 10.0 * position + 1, dtype=np.float32)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -46,13 +47,20 @@ class ComponentRunner(ABC):
     outputs: Sequence[TensorSpec]
     float_dtype: np.dtype
 
-    @abstractmethod
-    def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run once; ``inputs`` holds every input name, the result every output name."""
+    metadata: Mapping[str, str] = {}
+    """The build's metadata (e.g. the decoder's ``alignment_heads``)."""
 
-    def reset_state(self) -> None:
-        """Start a new sequence in a stateful model (caches kept inside it, as Core ML
-        state): the decoding loop calls it once per window. Nothing to do otherwise."""
+    @abstractmethod
+    def __call__(
+        self, inputs: Mapping[str, np.ndarray], state: Any = None
+    ) -> dict[str, np.ndarray]:
+        """Run once; ``inputs`` holds every input name, the result every output name.
+        ``state``: a stateful model's state (from :meth:`new_state`), updated in place."""
+
+    def new_state(self) -> Any:
+        """Fresh state for one sequence of a stateful model (caches kept inside it, as Core
+        ML state), or ``None`` for a model without state. Each decoding sequence owns one,
+        so several sequences (best-of-N sampling) can share the model."""
         return None
 
     def input_spec(self, name: str) -> TensorSpec:
@@ -84,7 +92,9 @@ class TorchRunner(ComponentRunner):
         self._torch_dtype = precision.torch_dtype
         self.module = model.module.to(self._torch_dtype).eval()
 
-    def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def __call__(
+        self, inputs: Mapping[str, np.ndarray], state: Any = None
+    ) -> dict[str, np.ndarray]:
         args = []
         for spec in self.inputs:
             dtype = np.int32 if spec.kind == "int" else self.float_dtype

@@ -1,4 +1,4 @@
-"""Greedy Whisper decoding on a static key/value cache, with openai-whisper's own loop.
+"""Whisper decoding on a static key/value cache, with openai-whisper's own loop.
 
 Why this split: everything that decides *which* token comes next (tokenizer, sot sequence,
 prompts, language detection, ``SuppressBlank``, ``SuppressTokens``, ``ApplyTimestampRules``,
@@ -6,12 +6,10 @@ greedy choice, no-speech probability, 30 s windows with ``seek``) is openai-whis
 used unchanged, so the tokens can only differ where the logits do. What is ours is the
 per-token step:
 
-* :class:`DecoderSession` owns the fixed-size cache of one window: it feeds one token at a
-  time to a decoder component (PyTorch module or exported package, see
-  :mod:`whisper_ane.runtime.backends`), writes the returned key/value slice into the cache and moves
-  the one-hot update mask and the padding mask one position on.
+* :class:`~whisper_ane.runtime.session.DecoderSession` owns the fixed-size cache of one
+  sequence of one window and feeds it one token at a time.
 * :class:`StaticCacheInference` is a ``whisper.decoding.Inference`` (whisper's extension point
-  for the forward pass) that runs a :class:`DecoderSession`.
+  for the forward pass) that runs one session per sequence (best-of-N sampling runs several).
 * :class:`StaticCacheWhisper` stands in for ``whisper.model.Whisper`` where
   ``whisper.transcribe`` and ``whisper.detect_language`` use a model:
   ``dims``, ``device``, ``encoder(mel)``, ``logits(tokens, features)``, ``decode`` and
@@ -19,15 +17,16 @@ per-token step:
   layout (whisper tells mel from features by that shape); the backend's own layout is
   restored before its ``cross_kv`` component runs.
 
-Limits: one sequence per window (greedy or sampled, no beam search or best-of-N), no word
-timestamps (they hook the cross-attention of torch modules).
+Word timestamps run whisper's own ``whisper.timing`` on the alignment weights the decoder
+returns (see :mod:`whisper_ane.runtime.alignment_replay`). Limit: no beam search (a clear
+error), since reordering static caches between beams is not built.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -36,162 +35,57 @@ import whisper
 import whisper.decoding
 import whisper.model
 from ane_core.errors import UsageError
-from ane_core.layers import MASK_VALUE
 from whisper.decoding import DecodingOptions, DecodingResult, DecodingTask, Inference
 
-from whisper_ane.export.decoder import ALIGNMENT_OUTPUT
-from whisper_ane.runtime.backends import ComponentRunner, WhisperBackend
-
-
-def position_axis(cache_shape: Sequence[int], update_shape: Sequence[int]) -> int:
-    """The cache axis that holds positions: the only one where cache and update differ."""
-    axes = [i for i, (c, u) in enumerate(zip(cache_shape, update_shape, strict=True)) if c != u]
-    if len(axes) != 1 or update_shape[axes[0]] != 1:
-        raise ValueError(f"cache {tuple(cache_shape)} and update {tuple(update_shape)} do not fit")
-    return axes[0]
-
-
-def logits_names(decoder: ComponentRunner) -> list[str]:
-    """``logits`` or the chunks ``logits_0..N``, in vocabulary order."""
-    names = [s.name for s in decoder.outputs if s.name == "logits" or s.name.startswith("logits_")]
-    if not names:
-        raise ValueError("the decoder has no logits output")
-    return sorted(names, key=lambda n: int(n.rpartition("_")[2]) if n != "logits" else 0)
-
-
-@dataclass
-class DecodeStats:
-    """Where the time went, summed over a run (wall clock, seconds)."""
-
-    encoder_seconds: float = 0.0
-    cross_kv_seconds: float = 0.0
-    decoder_seconds: float = 0.0
-    decoder_steps: int = 0
-    windows: int = 0
-
-    def as_dict(self) -> dict[str, float | int]:
-        per_token = self.decoder_seconds / self.decoder_steps if self.decoder_steps else 0.0
-        return {
-            "encoder_s": round(self.encoder_seconds, 4),
-            "cross_kv_s": round(self.cross_kv_seconds, 4),
-            "decoder_s": round(self.decoder_seconds, 4),
-            "decoder_steps": self.decoder_steps,
-            "decoder_ms_per_token": round(1000 * per_token, 3),
-            "encoder_runs": self.windows,
-        }
-
-
-class DecoderSession:
-    """One window's decoding state: a static key/value cache and the position masks.
-
-    ``step(token)`` runs the decoder for the next position and returns the float32 logits
-    of the whole vocabulary. Caches are allocated once (zeros, the decoder's float dtype) and
-    written in place: one ``(n_layer, C)`` slice per step, nothing else copied.
-    A stateful decoder (no ``key_cache`` input) holds the caches itself; the session then
-    only resets its state and moves the masks.
-    """
-
-    def __init__(
-        self,
-        decoder: ComponentRunner,
-        cross: Mapping[str, np.ndarray],
-        stats: DecodeStats | None = None,
-    ) -> None:
-        self.decoder = decoder
-        self.stats = stats if stats is not None else DecodeStats()
-        # A stateful decoder (``--stateful`` export) keeps the caches inside: no cache input.
-        self.stateful = not any(spec.name == "key_cache" for spec in decoder.inputs)
-        dtype = decoder.float_dtype
-        self.logits_names = logits_names(decoder)
-        self.has_alignment = any(spec.name == ALIGNMENT_OUTPUT for spec in decoder.outputs)
-        self.alignment_weights: np.ndarray | None = None
-        """The last step's alignment-head cross-attention weights ``(H_a, n_audio_ctx)``
-        (float32), when the decoder was built with alignment heads."""
-        self.position = 0
-        caches: dict[str, np.ndarray] = {}
-        if self.stateful:
-            self.n_ctx = decoder.input_spec("kv_cache_update_mask").shape[-1]
-            decoder.reset_state()  # one live session per stateful decoder
-        else:
-            cache = decoder.input_spec("key_cache").shape
-            self.axis = position_axis(cache, decoder.output_spec("key_cache_update").shape)
-            self.n_ctx = cache[self.axis]
-            caches = {name: np.zeros(cache, dtype=dtype) for name in ("key_cache", "value_cache")}
-        self.inputs: dict[str, np.ndarray] = {
-            "token": np.zeros(1, dtype=np.int32),
-            **caches,
-            "kv_cache_update_mask": np.zeros((1, self.n_ctx), dtype=dtype),
-            "key_padding_mask": np.full((1, self.n_ctx), MASK_VALUE, dtype=dtype),
-            **{name: np.asarray(cross[name], dtype=dtype) for name in ("cross_k", "cross_v")},
-        }
-
-    def step(self, token: int) -> np.ndarray:
-        """Decode ``token`` at the next position; returns ``(n_vocab,)`` float32 logits."""
-        p = self.position
-        if p >= self.n_ctx:
-            raise ValueError(f"the decoder context holds {self.n_ctx} tokens; no room for more")
-        inputs = self.inputs
-        update = inputs["kv_cache_update_mask"]
-        if p:
-            update[0, p - 1] = 0
-        update[0, p] = 1
-        inputs["key_padding_mask"][0, p] = 0
-        inputs["token"][0] = token
-        start = time.perf_counter()
-        outputs = self.decoder(inputs)
-        self.stats.decoder_seconds += time.perf_counter() - start
-        self.stats.decoder_steps += 1
-        if not self.stateful:
-            index: list[Any] = [slice(None)] * inputs["key_cache"].ndim
-            index[self.axis] = p
-            for name in ("key", "value"):
-                inputs[f"{name}_cache"][tuple(index)] = outputs[f"{name}_cache_update"].take(
-                    0, axis=self.axis
-                )
-        self.position = p + 1
-        if self.has_alignment:  # (1, H_a, 1, n_audio_ctx)
-            self.alignment_weights = outputs[ALIGNMENT_OUTPUT][0, :, 0, :].astype(np.float32)
-        logits = [outputs[name].reshape(-1) for name in self.logits_names]
-        return np.concatenate(logits).astype(np.float32, copy=False)
+from whisper_ane.model.decoder import AlignmentHeads
+from whisper_ane.runtime.alignment_replay import (
+    TappedDecoder,
+    alignment_mask,
+    fire_taps,
+    replay,
+)
+from whisper_ane.runtime.backends import WhisperBackend
+from whisper_ane.runtime.session import (  # noqa: F401 (re-exported: the decoding API)
+    DecoderSession,
+    DecodeStats,
+    logits_names,
+    position_axis,
+)
 
 
 class StaticCacheInference(Inference):
-    """whisper's ``Inference`` on a :class:`DecoderSession`: feeds the tokens not yet cached.
+    """whisper's ``Inference`` on :class:`DecoderSession`\\ s: feeds the tokens not yet cached.
 
-    The first call of a window feeds the whole initial sequence (whisper needs the logits at
-    the sot position for the no-speech probability), later calls the one new token.
+    One session per sequence (best-of-N sampling decodes several), all reading the window's
+    cross-attention K/V. The first call of a window feeds the whole initial sequence (whisper
+    needs the logits at the sot position for the no-speech probability), later calls the one
+    new token of each sequence.
     """
 
     def __init__(self, model: StaticCacheWhisper) -> None:
         self.model = model
-        self.session: DecoderSession | None = None
+        self.sessions: list[DecoderSession] = []
 
     def logits(self, tokens: torch.Tensor, audio_features: torch.Tensor) -> torch.Tensor:
-        if tokens.shape[0] != 1:
-            raise ValueError("the static-cache decoder decodes one sequence at a time")
-        if self.session is None:
-            self.session = self.model.new_session(audio_features)
-        pending = tokens[0, self.session.position :].tolist()
-        return self.model.run_tokens(self.session, pending)
+        if not self.sessions:
+            self.sessions = [self.model.new_session(audio_features) for _ in tokens]
+        if len(self.sessions) != tokens.shape[0]:
+            raise ValueError(f"{tokens.shape[0]} sequences for {len(self.sessions)} sessions")
+        rows = [
+            self.model.run_tokens(session, row[session.position :].tolist())[0]
+            for session, row in zip(self.sessions, tokens, strict=True)
+        ]
+        return torch.stack(rows)
 
     def rearrange_kv_cache(self, source_indices: list[int]) -> None:
         if list(source_indices) != list(range(len(source_indices))):
-            raise NotImplementedError("beam search is not supported with the static cache")
+            raise UsageError(
+                "beam search is not supported by the static-cache backends.",
+                "Leave beam_size unset (greedy, or sampling with best_of).",
+            )
 
     def cleanup_caching(self) -> None:
-        self.session = None
-
-
-class _NoHookedBlocks:
-    """What ``DecodingTask.__init__`` reads from ``model.decoder``.
-
-    Its constructor builds whisper's ``PyTorchInference``, which lists the key/value modules
-    of ``model.decoder.blocks`` to hook; this model has no torch blocks to hook (its cache is
-    static), so there are none, and :meth:`StaticCacheWhisper.decode` swaps in
-    :class:`StaticCacheInference` before anything runs.
-    """
-
-    blocks: tuple = ()
+        self.sessions = []
 
 
 class StaticCacheWhisper:
@@ -200,7 +94,9 @@ class StaticCacheWhisper:
     Pass it to ``whisper.transcribe`` (or use :func:`transcribe`) and
     ``whisper.detect_language`` as you would a ``whisper.model.Whisper``, and call its
     ``decode`` method (not the module function ``whisper.decode``, which always builds
-    whisper's hook-based ``PyTorchInference``).
+    whisper's hook-based ``PyTorchInference``). Word timestamps (``word_timestamps=True``) run
+    whisper's own ``whisper.timing`` through :meth:`__call__` when the decoder was built with
+    alignment heads (see :mod:`whisper_ane.runtime.alignment_replay`).
     """
 
     is_multilingual = whisper.model.Whisper.is_multilingual
@@ -211,14 +107,47 @@ class StaticCacheWhisper:
         self.backend = backend
         self.dims = backend.dims
         self.device = torch.device("cpu")
-        self.decoder = _NoHookedBlocks()
+        self.decoder = TappedDecoder(self.dims.n_text_layer)
         self.stats = DecodeStats()
+        heads = backend.decoder.metadata.get("alignment_heads", "")
+        self.heads: AlignmentHeads = tuple(
+            (int(layer), int(head))
+            for layer, _, head in (pair.partition(":") for pair in heads.split(",") if pair)
+        )
+        if self.heads:  # what whisper.timing reads (Whisper's buffer of the same name)
+            self.alignment_heads = alignment_mask(
+                self.heads, self.dims.n_text_layer, self.dims.n_text_head
+            )
         self._native_features_shape = backend.encoder.output_spec("encoder_output").shape
+        self._last_mel: torch.Tensor | None = None
+        self._last_mel_features: torch.Tensor | None = None
         self._last_features: torch.Tensor | None = None
         self._last_cross: dict[str, np.ndarray] = {}
 
+    def transcribe(self, audio: str | np.ndarray | torch.Tensor, **options: Any) -> dict[str, Any]:
+        """``Whisper.transcribe``: :func:`transcribe` on this model (whisper's options and
+        defaults)."""
+        return transcribe(self, audio, **options)
+
+    def to(self, *args: Any, **kwargs: Any) -> StaticCacheWhisper:
+        """``Whisper.to``, so ``whisper.load_model(...).to(device)``-style code runs unchanged:
+        returns this model itself. Where it runs was chosen by its backend (the CPU for the
+        PyTorch and reference-executor backends, Core ML's compute units for ``coreml``)."""
+        return self
+
+    @property
+    def has_alignment_heads(self) -> bool:
+        """Whether the decoder returns alignment weights, which word timestamps need."""
+        return bool(self.heads)
+
     def encoder(self, mel: torch.Tensor) -> torch.Tensor:
-        """``(B, n_mels, 3000)`` log-mel to ``(B, n_audio_ctx, n_audio_state)`` features."""
+        """``(B, n_mels, 3000)`` log-mel to ``(B, n_audio_ctx, n_audio_state)`` features.
+
+        The last window's features are kept: word timestamps run the model on the same mel
+        again (``find_alignment``), which then costs no second encoder pass.
+        """
+        if self._last_mel is not None and _same(mel, self._last_mel):
+            return self._last_mel_features
         mel_shape = self.backend.encoder.input_spec("mel").shape
         features = []
         for one in mel.reshape(-1, *mel.shape[-2:]):
@@ -227,7 +156,9 @@ class StaticCacheWhisper:
             self.stats.encoder_seconds += time.perf_counter() - start
             self.stats.windows += 1
             features.append(self._to_whisper_layout(out["encoder_output"]))
-        return torch.from_numpy(np.concatenate(features)).to(mel.dtype)
+        result = torch.from_numpy(np.concatenate(features)).to(mel.dtype)
+        self._last_mel, self._last_mel_features = mel.clone(), result
+        return result
 
     def _to_whisper_layout(self, native: np.ndarray) -> np.ndarray:
         if len(self._native_features_shape) == 4:  # channels-first (1, C, 1, S)
@@ -241,10 +172,14 @@ class StaticCacheWhisper:
         return x.reshape(self._native_features_shape)
 
     def cross_attention(self, features: torch.Tensor) -> dict[str, np.ndarray]:
-        """Cross-attention keys/values of one window (kept for the last features seen)."""
-        if features.shape[0] != 1:
+        """Cross-attention keys/values of one window (kept for the last features seen).
+
+        ``features`` may repeat one window for several sequences (best-of-N); the window is
+        decoded once."""
+        if not all(_same(row, features[0]) for row in features[1:]):
             raise ValueError("the static-cache decoder decodes one window at a time")
-        if features is not self._last_features:
+        features = features[:1]
+        if self._last_features is None or not _same(features, self._last_features):
             start = time.perf_counter()
             self._last_cross = self.backend.cross_kv(
                 {"encoder_output": self._to_native_layout(features)}
@@ -267,6 +202,26 @@ class StaticCacheWhisper:
         return self.run_tokens(self.new_session(audio_features), tokens[0].tolist())
 
     @torch.no_grad()
+    def __call__(self, mel: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """``Whisper.forward`` as ``whisper.timing.find_alignment`` calls it: logits of every
+        position of ``tokens`` (one sequence) in one window, and, through the hooks it put on
+        ``decoder.blocks[i].cross_attn``, the alignment heads' cross-attention (replayed with
+        a fresh cache and the window's cross K/V; see
+        :mod:`whisper_ane.runtime.alignment_replay`)."""
+        if tokens.shape[0] != 1:
+            raise ValueError("the static-cache decoder decodes one sequence at a time")
+        if not self.has_alignment_heads:
+            raise UsageError(
+                "word timestamps need the decoder's alignment_weights output, and this "
+                "decoder was built without alignment heads.",
+                "Build it with alignment heads (--alignment-heads auto, the default).",
+            )
+        session = self.new_session(self.encoder(mel))
+        logits, weights = replay(session, tokens[0].tolist())
+        fire_taps(self.decoder, self.heads, weights, self.dims.n_text_head)
+        return torch.from_numpy(logits)[None]
+
+    @torch.no_grad()
     def decode(
         self, mel: torch.Tensor, options: DecodingOptions | None = None, **kwargs: Any
     ) -> DecodingResult | list[DecodingResult]:
@@ -274,10 +229,10 @@ class StaticCacheWhisper:
         options = options or DecodingOptions()
         if kwargs:
             options = replace(options, **kwargs)
-        if options.beam_size is not None or (options.best_of or 1) > 1:
+        if options.beam_size is not None:
             raise UsageError(
-                "beam search and best-of-N need several sequences per window.",
-                "Decode greedily (no beam_size / best_of).",
+                "beam search (beam_size) is not supported by the static-cache backends.",
+                "Leave beam_size unset: greedy decoding, or sampling with best_of.",
             )
         single = mel.ndim == 2
         batch = mel[None] if single else mel
@@ -292,19 +247,34 @@ class StaticCacheWhisper:
 def transcribe(
     model: StaticCacheWhisper, audio: str | np.ndarray | torch.Tensor, **options: Any
 ) -> dict[str, Any]:
-    """``whisper.transcribe`` (30 s windows, ``seek``, prompts) on ``model``.
+    """``whisper.transcribe`` on ``model``: its 30 s windows and ``seek``, prompts, temperature
+    fallback, word timestamps, ``clip_timestamps`` and hallucination checks, with whisper's
+    options and defaults (so the temperature fallback is on unless ``temperature`` is one
+    number).
 
-    Defaults to greedy decoding at temperature 0 in float32 (``fp16=False``: the backend
-    has its own precision); any other option is whisper's.
+    ``fp16`` is accepted and ignored: the backend computes in the precision it was built
+    for; whisper's flag would only pick the mel's dtype (and warn that the CPU has no
+    float16). Options the backend cannot honour fail here in one line, before any decoding:
+    ``beam_size``, and ``word_timestamps`` with a decoder built without alignment heads.
     """
-    if options.get("word_timestamps"):
+    if options.get("beam_size") is not None:
         raise UsageError(
-            "word timestamps are not available with the static-cache decoder.",
-            "Use segment timestamps.",
+            "beam search (beam_size) is not supported by the static-cache backends.",
+            "Leave beam_size unset: greedy decoding, or sampling with best_of.",
         )
-    options.setdefault("temperature", 0.0)
-    options.setdefault("fp16", False)
+    if options.get("word_timestamps") and not model.has_alignment_heads:
+        raise UsageError(
+            "word timestamps need the decoder's alignment_weights output, and this decoder "
+            "was built without alignment heads.",
+            "Build it with alignment heads (--alignment-heads auto, the default).",
+        )
+    options["fp16"] = False
     return whisper.transcribe(model, audio, **options)
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Same shape and values (a window seen again, not a new one)."""
+    return a.shape == b.shape and torch.equal(a, b)
 
 
 def load_mel(path: str, n_mels: int) -> torch.Tensor:

@@ -13,6 +13,7 @@ import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from ane_core.architecture import Architecture, ExportableModel
@@ -57,21 +58,22 @@ class PackageRunner(ComponentRunner):
         self.inputs = tuple(model.inputs)
         self.outputs = tuple(model.outputs)
         self.float_dtype = np.dtype(precision.numpy_dtype)
+        self.metadata = dict(model.metadata)
         self.program = load_program(path, backend=backend, compute_units=compute_units)
-        self.state = self.program.new_state() if self.program.states else None
 
-    def reset_state(self) -> None:
-        if self.state is not None:
-            self.state = self.program.new_state()
+    def new_state(self) -> Any:
+        return self.program.new_state() if self.program.states else None
 
-    def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def __call__(
+        self, inputs: Mapping[str, np.ndarray], state: Any = None
+    ) -> dict[str, np.ndarray]:
         feed = {
             spec.name: np.asarray(
                 inputs[spec.name], dtype=np.int32 if spec.kind == "int" else self.float_dtype
             )
             for spec in self.inputs
         }
-        return self.program(feed) if self.state is None else self.program(feed, state=self.state)
+        return self.program(feed) if state is None else self.program(feed, state=state)
 
 
 def export_packages(
@@ -84,11 +86,13 @@ def export_packages(
     target: str = DEFAULT_TARGET,
     compression: Compression = NO_COMPRESSION,
     stateful: bool = False,
+    build_options: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
     """The ANE packages of every component in ``output_dir``, exporting those not there yet
     (``compression``: weight-compressed packages, named with its suffix; ``stateful``: the
-    decoder keeps its caches as Core ML state, ``target`` macOS15 or newer). ``architecture``
-    is the registered Whisper architecture, which names and exports them."""
+    decoder keeps its caches as Core ML state, ``target`` macOS15 or newer; ``build_options``
+    as ``ane export`` takes them). ``architecture`` is the registered Whisper architecture,
+    which names and exports them."""
     paths = {}
     for component in COMPONENTS:
         keeps_state = stateful and component in STATEFUL_COMPONENTS["ane"]
@@ -107,6 +111,7 @@ def export_packages(
                 output_dir=Path(output_dir),
                 compression=compression,
                 stateful=keeps_state,
+                build_options=dict(build_options or {}),
             )
         paths[component] = path
     return paths
@@ -120,13 +125,21 @@ def package_backend(
     backend: str = "mil",
     compute_units: str = "all",
     stateful: bool = False,
+    build_options: Mapping[str, Any] | None = None,
 ) -> WhisperBackend:
     """A :class:`WhisperBackend` whose three components are the given ANE packages
-    (``stateful``: the decoder package is a ``--stateful`` export)."""
+    (``stateful``: the decoder package is a ``--stateful`` export; ``build_options``: those
+    it was exported with, which fix its inputs and outputs)."""
     runners = {
         component: PackageRunner(
             packages[component],
-            build_component(component, "ane", weights, **_stateful_option(component, stateful)),
+            build_component(
+                component,
+                "ane",
+                weights,
+                **dict(build_options or {}),
+                **_stateful_option(component, stateful),
+            ),
             precision,
             backend=backend,
             compute_units=compute_units,
@@ -145,9 +158,15 @@ PACKAGES_DIR_ENV = "ANE_PACKAGES_DIR"
 (delete it after changing the export code). Unset: a fresh temporary directory per backend."""
 
 
-def _weights_key(weights: LoadedWeights) -> str:
-    """A directory name per set of weights, so kept exports of two models never mix."""
-    return (weights.sha256 or hashlib.sha256(weights.source.encode()).hexdigest())[:16]
+def _packages_key(weights: LoadedWeights, build_options: Mapping[str, Any]) -> str:
+    """A directory name per set of weights and build options, so kept exports of two
+    models, or of one model built two ways (say, with and without alignment heads), never
+    mix."""
+    key = (weights.sha256 or hashlib.sha256(weights.source.encode()).hexdigest())[:16]
+    if build_options:
+        text = repr(sorted(build_options.items()))
+        key += "-" + hashlib.sha256(text.encode()).hexdigest()[:8]
+    return key
 
 
 def exported_backend(
@@ -159,6 +178,7 @@ def exported_backend(
     size: str | None = None,
     compute_units: str = "all",
     compression: Compression = NO_COMPRESSION,
+    build_options: Mapping[str, Any] | None = None,
 ) -> WhisperBackend:
     """Export the ANE packages of ``weights`` (or reuse them from ``$ANE_PACKAGES_DIR``),
     compressed as asked, and wrap them as a decoding backend. A temporary directory lives as
@@ -170,7 +190,8 @@ def exported_backend(
         require_macos()  # before minutes of exporting
     kept = os.environ.get(PACKAGES_DIR_ENV)
     scratch = None if kept else tempfile.TemporaryDirectory(prefix="ane-packages-")
-    directory = Path(kept) / _weights_key(weights) if kept else Path(scratch.name)
+    options = dict(build_options or {})
+    directory = Path(kept) / _packages_key(weights, options) if kept else Path(scratch.name)
     directory.mkdir(parents=True, exist_ok=True)
     packages = export_packages(
         architecture,
@@ -181,6 +202,7 @@ def exported_backend(
         target=STATEFUL_TARGET if stateful else DEFAULT_TARGET,
         compression=compression,
         stateful=stateful,
+        build_options=options,
     )
     result = package_backend(
         packages,
@@ -189,6 +211,7 @@ def exported_backend(
         backend=executor,
         compute_units=compute_units,
         stateful=stateful,
+        build_options=options,
     )
     result.name = backend
     result.scratch = scratch  # removed with the backend, not before (Core ML reads lazily)

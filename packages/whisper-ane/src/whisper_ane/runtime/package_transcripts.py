@@ -32,4 +32,6 @@ def package_transcripts(
         return None
     paths = {component: Path(packages[component]) for component in COMPONENTS}
     model = StaticCacheWhisper(package_backend(paths, weights, precision, backend="mil"))
-    return {str(file): transcribe(model, str(file))["text"].strip() for file in files}
+    return {
+        str(file): transcribe(model, str(file), temperature=0.0)["text"].strip() for file in files
+    }

@@ -23,7 +23,8 @@ from ane_core.targets import Precision
 from whisper_ane.export.components import build_component
 from whisper_ane.export.encoder import example_mel
 from whisper_ane.runtime.backends import ComponentRunner, TorchRunner
-from whisper_ane.runtime.decoding import DecoderSession, load_mel
+from whisper_ane.runtime.decoding import load_mel
+from whisper_ane.runtime.session import DecoderSession
 from whisper_ane.weights.source import LoadedWeights
 
 
@@ -58,9 +59,9 @@ class _Recorder(ComponentRunner):
         self.float_dtype = runner.float_dtype
         self.last: dict[str, np.ndarray] = {}
 
-    def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def __call__(self, inputs: Mapping[str, np.ndarray], state=None) -> dict[str, np.ndarray]:
         self.last = {name: np.array(value, copy=True) for name, value in inputs.items()}
-        return self.runner(inputs)
+        return self.runner(inputs, state=state)
 
 
 def _prompt(weights: LoadedWeights) -> tuple[int, ...]:

@@ -19,7 +19,7 @@ import numpy as np
 from ane_core.targets import Precision
 
 from whisper_ane.runtime.backends import WhisperBackend, torch_backend
-from whisper_ane.runtime.decoding import DecoderSession
+from whisper_ane.runtime.session import DecoderSession
 from whisper_ane.weights.source import load_weights
 
 
