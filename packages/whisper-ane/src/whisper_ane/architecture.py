@@ -86,6 +86,16 @@ class WhisperArchitecture(Architecture):
         """``ane transcribe --backend`` choices."""
         return BACKENDS
 
-    def transcriber(self, weights: LoadedWeights, *, backend: str, precision: Any):
-        """A function of one audio path returning text, segments and timings."""
-        return make_transcriber(self, weights, backend=backend, precision=precision)
+    def transcriber(
+        self,
+        weights: LoadedWeights,
+        *,
+        backend: str,
+        precision: Any = None,
+        build_options: dict[str, Any] | None = None,
+    ):
+        """A function of one audio path (and whisper's transcribe options) returning text,
+        segments (words too, with word timestamps), timings and the files written."""
+        return make_transcriber(
+            self, weights, backend=backend, precision=precision, build_options=build_options
+        )

@@ -19,8 +19,10 @@ import whisper
 from ane_core.errors import WeightsError
 
 OFFLINE_OPTIONS = (
-    "Pass --checkpoint PATH.pt (an openai-whisper checkpoint), "
-    "--checkpoint CT2_DIR (a CTranslate2 model directory) or --weights random (shape-only export)."
+    "Pass a local source instead: --checkpoint PATH.pt (an openai-whisper checkpoint), "
+    "--checkpoint CT2_DIR (a CTranslate2 model directory), --checkpoint HF_DIR (a Hugging Face "
+    "Whisper directory), the same paths to whisper_ane.load_model, or --weights random "
+    "(shape-only export)."
 )
 
 
@@ -35,10 +37,11 @@ def expected_sha256(size: str) -> str:
     return whisper._MODELS[size].split("/")[-2]
 
 
-def fetch_checkpoint(size: str) -> tuple[Path, str]:
-    """Path and SHA-256 of the verified official checkpoint, downloading it if not cached."""
+def fetch_checkpoint(size: str, root: str | None = None) -> tuple[Path, str]:
+    """Path and SHA-256 of the verified official checkpoint, downloading it if not cached
+    (into ``root``, default openai-whisper's cache directory)."""
     url = whisper._MODELS[size]
-    root = cache_dir()
+    root = root or cache_dir()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

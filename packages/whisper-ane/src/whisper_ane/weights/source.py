@@ -61,7 +61,9 @@ class LoadedWeights:
     neither names them (see :mod:`whisper_ane.export.alignment_heads` for the fallback)."""
 
 
-def load_weights(size: str | None, checkpoint: str | None, *, seed: int = 0) -> LoadedWeights:
+def load_weights(
+    size: str | None, checkpoint: str | None, *, seed: int = 0, download_root: str | None = None
+) -> LoadedWeights:
     """Load the weights for ``size`` from ``checkpoint``.
 
     ``checkpoint`` is None (openai-whisper's cache, downloading if needed), ``"random"`` or
@@ -70,6 +72,7 @@ def load_weights(size: str | None, checkpoint: str | None, *, seed: int = 0) -> 
     ``"model_type": "whisper"``, else a CTranslate2 model). ``size`` None takes the
     dimensions from a checkpoint file or directory unchecked (distil-whisper and other
     shapes no size name describes); random weights and the download need a size.
+    ``download_root``: where the download is cached (default: openai-whisper's cache).
     """
     is_random = checkpoint is not None and (
         checkpoint == "random" or checkpoint.startswith("random:")
@@ -89,7 +92,7 @@ def load_weights(size: str | None, checkpoint: str | None, *, seed: int = 0) -> 
         return LoadedWeights(table_dims, state, f"random(seed={seed})", None, None, heads)
     if checkpoint is None:
         assert size is not None  # refused above
-        path, sha256 = fetch_checkpoint(size)
+        path, sha256 = fetch_checkpoint(size, download_root)
         dims, state = load_openai_checkpoint(path)
         check_size(size, dims, path)
         heads = _official_alignment_heads(size, dims)
