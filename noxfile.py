@@ -168,6 +168,9 @@ def bench(session: nox.Session) -> None:
 
 
 PARITY_SIZES = ["tiny.en", "base"]
+GREEDY = ["--temperature", "0", "--temperature_increment_on_fallback", "None"]
+"""Temperature 0 without fallback, as the stock transcripts below: no sampling, so the two
+must give the same tokens wherever the logits agree."""
 STOCK_TRANSCRIPTS_SCRIPT = """
 import json, sys, whisper
 from whisper_ane.weights import build_whisper, load_weights
@@ -239,6 +242,7 @@ def parity(session: nox.Session) -> None:
                     "mil",
                     "--precision",
                     precision,
+                    *GREEDY,
                     "--json",
                     silent=True,
                     stderr=None,

@@ -47,3 +47,13 @@ def test_the_speech_clips_ship_with_their_provenance():
     for path in speech_paths():
         assert path.name in readme
         assert hashlib.sha256(path.read_bytes()).hexdigest() in readme  # the shipped bytes
+
+
+UPSTREAM_TEST = ROOT / "tests" / "upstream_whisper" / "test_transcribe.py"
+UPSTREAM_SHA256 = "39b1b2318bd29e16c5d64954bbe70fa560db4eeedd96aaab0f9cfbcce74acd6b"
+"""openai-whisper v20250625's tests/test_transcribe.py, byte for byte."""
+
+
+def test_the_vendored_upstream_test_is_unmodified():
+    assert hashlib.sha256(UPSTREAM_TEST.read_bytes()).hexdigest() == UPSTREAM_SHA256
+    assert (UPSTREAM_TEST.parent / "jfk.flac").resolve() == speech_paths()[0]

@@ -20,21 +20,26 @@ class CountingArchitecture(ToyArchitecture):
     name = "toy-asr"
     transcribe_backends = ("count",)
 
-    def transcriber(self, weights, *, backend, precision):
-        def run(path, *, language, task, without_timestamps):
+    def transcriber(self, weights, *, backend, precision, build_options):
+        value = precision.value if precision else "fp32"  # the toy's default
+
+        def run(path, *, language, task, without_timestamps, **options):
             size = Path(path).stat().st_size
-            text = (
-                f"{size} bytes {backend} {precision.value} {language} {task} {without_timestamps}"
-            )
-            return {"audio": str(path), "language": language, "text": text, "segments": []}
+            text = f"{size} bytes {backend} {value} {language} {task} {without_timestamps}"
+            self.seen = {**options, "build_options": build_options}
+            result = {"audio": str(path), "language": language, "text": text, "segments": []}
+            return {**result, "precision": value}
 
         return run
+
+
+COUNTING = CountingArchitecture()
 
 
 class CountingPlugin:
     @hookimpl
     def register_architectures(self, register):
-        register(CountingArchitecture())
+        register(COUNTING)
 
 
 @pytest.fixture
@@ -104,3 +109,29 @@ def test_options_reach_the_transcriber_and_json_lists_files(toys, sound, tmp_pat
         "123 bytes count fp16 None translate False",
         "7 bytes count fp16 None translate False",
     ]
+
+
+def test_whisper_options_pass_through_under_both_spellings(toys, sound, tmp_path):
+    args = ["transcribe", "toy-asr", str(sound), "--backend", "count"]
+    extra = [
+        "--temperature", "0.4", "--temperature_increment_on_fallback", "None", "--best-of", "3",
+        "--condition_on_previous_text", "False", "--initial-prompt", "Hello.",
+        "--word-timestamps", "--max_line_width", "20", "-f", "srt", "-o", str(tmp_path / "out"),
+    ]  # fmt: skip
+    result = CliRunner().invoke(cli, [*args, *extra])
+    assert result.exit_code == 0, result.output
+    seen = COUNTING.seen
+    assert seen["temperature"] == 0.4 and seen["temperature_increment_on_fallback"] is None
+    assert seen["best_of"] == 3 and seen["condition_on_previous_text"] is False
+    assert seen["initial_prompt"] == "Hello." and seen["word_timestamps"] is True
+    assert seen["max_line_width"] == 20 and seen["beam_size"] is None
+    assert seen["output_format"] == "srt" and seen["output_dir"] == tmp_path / "out"
+    assert seen["logprob_threshold"] == -1.0 and seen["build_options"] == {}
+
+
+def test_build_options_follow_the_audio_and_are_checked(toys, sound):
+    args = ["transcribe", "toy-asr", str(sound), "--backend", "count", "--frames", "3"]
+    _one_line_error(CliRunner().invoke(cli, args), "toy-asr has no option --frames")
+    bad = ["transcribe", "toy-asr", str(sound), "--backend", "count", "--best_of", "many"]
+    result = CliRunner().invoke(cli, bad)
+    assert result.exit_code == 2 and "'many' is not int or None" in result.output
