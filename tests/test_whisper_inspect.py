@@ -65,3 +65,34 @@ def test_whisper_tiny_ane_fp16_decoder_meets_the_ane_limits(whisper_tiny, tmp_pa
     report = inspect_package(_whisper_export(whisper_tiny, tmp_path, "decoder", "ane"))
     for rule in OFF_ANE_LIMITS:
         assert report.count(rule) == 0, [f.detail for f in report.findings if f.rule == rule]
+
+
+def test_whisper_decoders_report_their_traffic_per_token(whisper_tiny, tmp_path):
+    """The native decoder takes both caches and the cross K/V every token; the stateful one
+    keeps the caches inside (counted as state) and takes the cross K/V only."""
+    arch, weights = whisper_tiny
+    d = weights.dims
+    cache = d.n_text_layer * d.n_text_state * d.n_text_ctx * 2  # FP16, one of key/value
+    cross = d.n_text_layer * d.n_text_state * d.n_audio_ctx * 2
+    masks, token = 2 * d.n_text_ctx * 2, 4
+    native = inspect_package(_whisper_export(whisper_tiny, tmp_path, "decoder", "ane")).traffic
+    assert native.call_unit == "token"
+    assert native.input_bytes == token + 2 * cache + masks + 2 * cross
+    heads = len(weights.alignment_heads)
+    updates = 2 * d.n_text_layer * d.n_text_state * 2
+    assert native.output_bytes == d.n_vocab * 2 + updates + heads * d.n_audio_ctx * 2
+    stateful = export_component(
+        arch,
+        size="tiny.en",
+        component="decoder",
+        variant="ane",
+        weights=weights,
+        precision=Precision.FP16,
+        target=parse_target("macOS15", precision=Precision.FP16, stateful=True),
+        output_dir=tmp_path,
+        stateful=True,
+    )
+    kept = inspect_package(stateful.path).traffic
+    assert kept.input_bytes == token + masks + 2 * cross and kept.state_bytes == 2 * cache
+    assert kept.output_bytes == d.n_vocab * 2 + heads * d.n_audio_ctx * 2
+    assert kept.summary().startswith("per token:")

@@ -19,6 +19,7 @@ from ane_core.inspect.compute_plan import PlannedOp, summarize, unavailable_reas
 from ane_core.inspect.cost import estimate_cost
 from ane_core.inspect.program import read_program
 from ane_core.inspect.rules import padding_waste
+from ane_core.inspect.traffic import call_traffic
 from ane_core.mil import load_spec
 from ane_core.save import save_mlmodel
 from ane_core.targets import Precision, parse_target
@@ -277,6 +278,23 @@ def test_toy_ane_fp16_export_is_clean(toy_plugin, tmp_path):
     assert report.op_census["einsum"] == 16 and report.op_census["cast"] == 0
     biggest = report.largest_tensors[0]
     assert biggest["bytes"] == max(row["bytes"] for row in report.largest_tensors) > 0
+
+
+def test_per_call_traffic_counts_io_bytes_and_states_apart(toy_plugin, tmp_path):
+    report = inspect_package(_toy_export(tmp_path, "ane").path)
+    traffic = report.traffic
+    assert traffic.call_unit == "call"  # the toy names no unit
+    assert traffic.input_bytes == traffic.output_bytes == 1 * 64 * 1 * 32 * 2  # FP16 x and y
+    assert traffic.state_bytes == 0 and traffic.macs == report.cost.matmul_flops // 2
+    assert traffic.weight_bytes == report.cost.weight_bytes
+    cost = report.to_dict()["cost"]
+    assert cost["input_bytes_per_call"] == 4096 and cost["call_unit"] == "call"
+    assert cost["per_call"] == traffic.summary() and "per call:" in report.summary_line()
+    described = [{"name": "s", "dtype": "FLOAT16", "shape": [2, 3]}]
+    kept = call_traffic(
+        [], [], described, matmul_flops=10, weight_bytes=0, metadata={"user_defined": {}}
+    )
+    assert kept.state_bytes == 12 and kept.macs == 5 and "state kept inside" in kept.summary()
 
 
 def test_toy_stock_export_has_only_batched_attention(toy_plugin, tmp_path):

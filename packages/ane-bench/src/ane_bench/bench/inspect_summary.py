@@ -1,4 +1,5 @@
-"""The ``ane inspect`` figures a benchmark row carries: op counts, findings, FLOPs.
+"""The ``ane inspect`` figures a benchmark row carries: op counts, findings, FLOPs, and per
+call the multiply-adds, weight bytes and bytes moved in and out (states apart).
 
 Why a summary and not the whole report: results.json is read by people comparing rows; the
 full per-op report is what ``ane inspect`` (or the ``.inspect.json`` beside a package) is for.
@@ -26,5 +27,6 @@ def summarize_package(path: str | Path) -> dict[str, Any]:
         "flops": report.cost.flops,
         "matmul_flops": report.cost.matmul_flops,
         "weight_bytes": report.cost.weight_bytes,
+        **report.traffic.to_dict(),  # per call: MACs, weight bytes, bytes in and out, state
         "summary": report.summary_line(),
     }

@@ -90,6 +90,8 @@ def render_text(report: InspectionReport) -> str:
         *(f"  {_feature(f)}" for f in report.inputs),
         "Outputs",
         *(f"  {_feature(f)}" for f in report.outputs),
+        *(["States (kept inside between calls)"] if report.states else []),
+        *(f"  {_feature(f)}" for f in report.states),
         "Metadata",
     ]
     meta = report.metadata
@@ -115,6 +117,7 @@ def render_text(report: InspectionReport) -> str:
         f"  {_flops(cost.flops)}{note}; matrix ops {_flops(cost.matmul_flops)}; top: {top}",
         f"  weights {_bytes(cost.weight_bytes)} ({_bytes(cost.weight_file_bytes)} in the weight "
         f"file, {_bytes(cost.weight_file_on_disk)} on disk)",
+        f"  {report.traffic.summary()} (counts only: time needs Core ML on a Mac)",
     ]
     lines += _compute_plan(report.compute_plan)
     lines.append(report.summary_line())

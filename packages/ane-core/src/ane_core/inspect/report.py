@@ -28,6 +28,7 @@ from ane_core.inspect.compute_plan import compute_plan
 from ane_core.inspect.cost import Cost, estimate_cost
 from ane_core.inspect.program import Program, read_program
 from ane_core.inspect.rules import RULES, Finding, run_rules
+from ane_core.inspect.traffic import CallTraffic, call_traffic
 from ane_core.mil import load_spec
 
 REPORT_SUFFIX = ".inspect.json"
@@ -49,6 +50,8 @@ class InspectionReport:
     largest_tensors: list[dict[str, Any]]
     findings: list[Finding]
     cost: Cost
+    traffic: CallTraffic
+    states: list[dict[str, Any]] = field(default_factory=list)
     compute_plan: dict[str, Any] = field(default_factory=dict)
 
     def findings_by_rule(self) -> Counter[str]:
@@ -58,9 +61,10 @@ class InspectionReport:
         return self.findings_by_rule().get(rule, 0)
 
     def summary_line(self) -> str:
-        """One line: the findings per rule, or that there are none, plus cost."""
+        """One line: the findings per rule, or that there are none, plus cost and traffic."""
         cost = (
-            f"{self.cost.flops / 1e9:.2f} GFLOPs, {self.cost.weight_bytes / 2**20:.1f} MiB weights"
+            f"{self.cost.flops / 1e9:.2f} GFLOPs, {self.cost.weight_bytes / 2**20:.1f} MiB weights; "
+            f"{self.traffic.summary()}"
         )
         by_rule = self.findings_by_rule()
         if not by_rule:
@@ -78,12 +82,13 @@ class InspectionReport:
             "precision": self.precision,
             "inputs": self.inputs,
             "outputs": self.outputs,
+            "states": self.states,
             "metadata": self.metadata,
             "op_census": dict(self.op_census.most_common()),
             "largest_tensors": self.largest_tensors,
             "findings_by_rule": {r.id: self.count(r.id) for r in RULES},
             "findings": [f.to_dict() for f in self.findings],
-            "cost": self.cost.to_dict(),
+            "cost": {**self.cost.to_dict(), **self.traffic.to_dict()},
             "compute_plan": self.compute_plan,
             "rules": [
                 {"id": r.id, "title": r.title, "effect": r.effect, "reason": r.reason}
@@ -144,19 +149,32 @@ def inspect_package(path: str | Path, *, with_compute_plan: bool = True) -> Insp
         for function in program.functions
         for finding in run_rules(function, precision=precision, flexibility=flexibility)
     ]
+    inputs = [describe_feature(f) for f in spec.description.input]
+    outputs = [describe_feature(f) for f in spec.description.output]
+    states = [describe_feature(f) for f in spec.description.state]
+    cost = estimate_cost(program, path)
     return InspectionReport(
         path=path,
         specification_version=spec.specificationVersion,
         deployment_targets=deployment_targets(spec.specificationVersion),
         opsets={f.name: f.opset for f in program.functions},
         precision=precision,
-        inputs=[describe_feature(f) for f in spec.description.input],
-        outputs=[describe_feature(f) for f in spec.description.output],
+        inputs=inputs,
+        outputs=outputs,
+        states=states,
         metadata=metadata,
         op_census=op_census(spec),
         largest_tensors=largest_tensors(program),
         findings=findings,
-        cost=estimate_cost(program, path),
+        cost=cost,
+        traffic=call_traffic(
+            inputs,
+            outputs,
+            states,
+            matmul_flops=cost.matmul_flops,
+            weight_bytes=cost.weight_bytes,
+            metadata=metadata,
+        ),
         compute_plan=compute_plan(path)
         if with_compute_plan
         else {"available": False, "reason": "not requested"},

@@ -78,7 +78,11 @@ def build_cross_kv(variant: str, weights: LoadedWeights, **options) -> Exportabl
             TensorSpec("cross_v", kv_shape, "cross-attention values of every decoder layer"),
         ],
         example_inputs=(example,),
-        metadata={"n_text_layer": str(d.n_text_layer), "n_text_state": str(d.n_text_state)},
+        metadata={
+            "n_text_layer": str(d.n_text_layer),
+            "n_text_state": str(d.n_text_state),
+            "call_unit": "window",
+        },
         trace_inputs=(_first_frames(example, variant),),
     )
 
@@ -189,6 +193,7 @@ def build_decoder(
             "n_text_head": str(d.n_text_head),
             "logits_outputs": ",".join(spec.name for spec in logits),
             "alignment_heads": _heads_text(alignment_heads),
+            "call_unit": "token",
         },
     )
 

@@ -46,6 +46,7 @@ def build_encoder(variant: str, weights: LoadedWeights) -> ExportableModel:
         "n_audio_state": str(d.n_audio_state),
         "n_audio_head": str(d.n_audio_head),
         "n_audio_layer": str(d.n_audio_layer),
+        "call_unit": "window",  # one call per 30 s window (ane inspect's per-call figures)
     }
     if variant == "ane":
         module = materialize(
