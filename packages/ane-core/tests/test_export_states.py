@@ -11,7 +11,7 @@ from torch import nn
 from ane_core.architecture import Architecture, ExportableModel, TensorSpec
 from ane_core.convert import to_coreml, trace
 from ane_core.errors import UsageError
-from ane_core.executor import Program
+from ane_core.executor import Program, ProgramInputError
 from ane_core.export import check_stateful, export_component, package_name
 from ane_core.targets import Precision, parse_target
 
@@ -111,6 +111,13 @@ def test_stateful_export_keeps_the_cache_between_calls(tmp_path, precision):
         got = program(feed, state=state)["total"]
         np.testing.assert_allclose(got, want, rtol=0.02, atol=0.02)
     np.testing.assert_allclose(state["cache"], reference.cache.numpy(), rtol=0.01, atol=0.01)
+    # An app may fill a state before a call (MLState.withMultiArray); the executor's does.
+    program.write_state(state, "cache", np.ones((1, 8, 1, 6)))
+    assert state["cache"].dtype == np.float16 and np.all(state["cache"] == 1)
+    with pytest.raises(ProgramInputError, match="has no state 'missing'"):
+        program.write_state(state, "missing", np.ones(1))
+    with pytest.raises(ProgramInputError, match=r"shape \(1, 8, 1, 6\)"):
+        program.write_state(state, "cache", np.ones((8, 6)))
 
 
 def test_non_stateful_components_export_as_usual(tmp_path):
@@ -166,3 +173,5 @@ def test_float32_state_buffer_is_refused():
 def test_package_name_marks_stateful():
     name = package_name("a", "s", "decoder", "ane", Precision.FP16, stateful=True)
     assert name == "a-s-decoder-ane-fp16-stateful.mlpackage"
+    tagged = package_name("a", "s", "decoder", "ane", Precision.FP16, stateful=True, tags=["x"])
+    assert tagged == "a-s-decoder-ane-fp16-stateful-x.mlpackage"

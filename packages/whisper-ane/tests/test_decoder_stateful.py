@@ -186,6 +186,45 @@ def test_decoding_session_drives_the_stateful_package(
             assert psnr(torch_logits[position], got) >= 35.0, position
 
 
+def test_cross_kv_as_state_is_written_once_and_gives_the_same_logits(
+    stateful_export, steps, tiny_en_weights, tmp_path
+):
+    """``--stateful --cross-kv state``: the cross K/V are states the session writes once per
+    window; per token only the token and the masks go in, and the logits equal those of the
+    stateful package that takes the cross K/V as inputs (same FP16 values, same ops)."""
+    options = {"cross_kv": "state"}
+    result = export_component(
+        WhisperArchitecture(),
+        size="tiny.en",
+        component="decoder",
+        variant="ane",
+        weights=tiny_en_weights,
+        precision=Precision.FP16,
+        target=parse_target("macOS15", precision=Precision.FP16, stateful=True),
+        output_dir=tmp_path,
+        stateful=True,
+        build_options=options,
+    )
+    assert result.path.name == "whisper-tiny.en-decoder-ane-fp16-stateful-crosskv.mlpackage"
+    assert result.cast_count == 0
+    program = Program.load(result.path)
+    assert sorted(program.states) == sorted([*STATE_NAMES, "cross_k", "cross_v"])
+    assert list(program.inputs) == ["token", "kv_cache_update_mask", "key_padding_mask"]
+    build = WhisperArchitecture().build("decoder", "ane", tiny_en_weights, stateful=True)
+    reference = PackageRunner(stateful_export(Precision.FP16).path, build, Precision.FP16)
+    build = WhisperArchitecture().build("decoder", "ane", tiny_en_weights, stateful=True, **options)
+    runner = PackageRunner(result.path, build, Precision.FP16)
+    sequence, cross_k, cross_v = steps
+    cross = {"cross_k": cross_k.numpy(), "cross_v": cross_v.numpy()}
+    kept, passed = DecoderSession(runner, cross), DecoderSession(reference, cross)
+    assert "cross_k" not in kept.inputs and "cross_k" in passed.inputs
+    np.testing.assert_array_equal(kept.state["cross_k"], cross_k.numpy().astype(np.float16))
+    for token, _, _ in sequence:
+        np.testing.assert_array_equal(kept.step(int(token)), passed.step(int(token)))
+    with pytest.raises(UsageError, match="needs the stateful decoder"):
+        WhisperArchitecture().build("decoder", "ane", tiny_en_weights, **options)
+
+
 @pytest.mark.slow
 def test_mil_stateful_backend_transcribes_like_stock_whisper(tiny_en_weights, jfk_audio):
     """FP32 packages with the stateful decoder (float16 cache) give stock whisper's text."""

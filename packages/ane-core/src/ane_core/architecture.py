@@ -80,6 +80,15 @@ class Architecture(ABC):
         an :class:`ExportableModel` with :attr:`~ExportableModel.states`. Default: none."""
         return ()
 
+    def package_tags(
+        self, component: str, variant: str, *, stateful: bool = False, **options: Any
+    ) -> Sequence[str]:
+        """Words added to the package name of ``component`` built with ``options`` (the build
+        options, ``stateful`` as :func:`~ane_core.export.export_component` applies it), for
+        builds whose inputs or outputs differ from the default build's, so the two never
+        share a file name. Default: none."""
+        return ()
+
     def build_options(self) -> Sequence[BuildOption]:
         """Architecture-specific keyword options of :meth:`build` and :meth:`reference`
         (``ane export ARCH --seq-len 64``); see :mod:`ane_core.build_options`."""

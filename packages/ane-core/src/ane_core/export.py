@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,13 +55,46 @@ def package_name(
     compression: Compression = NO_COMPRESSION,
     *,
     stateful: bool = False,
+    tags: Sequence[str] = (),
 ) -> str:
     """``whisper-tiny.en-encoder-ane-fp16-pal4.mlpackage``: size, component, arch, precision
     and weight compression (no suffix when uncompressed); ``-stateful`` after the precision
-    for a model that keeps its caches as Core ML state (its I/O differ)."""
+    for a model that keeps its caches as Core ML state (its I/O differ), then the
+    architecture's ``tags`` for other builds whose I/O differ (:meth:`Architecture.
+    package_tags`)."""
     kept_state = "stateful" if stateful else None
-    parts = [architecture, size, component, variant, precision.value, kept_state]
+    parts = [architecture, size, component, variant, precision.value, kept_state, *tags]
     return "-".join(p for p in parts if p) + compression.suffix + ".mlpackage"
+
+
+def package_path(
+    architecture: Architecture,
+    output_dir: Path,
+    *,
+    size: str | None,
+    component: str,
+    variant: str,
+    precision: Precision,
+    compression: Compression = NO_COMPRESSION,
+    stateful: bool = False,
+    build_options: dict[str, Any] | None = None,
+) -> Path:
+    """Where :func:`export_component` writes ``component`` (``stateful`` as it applies to the
+    component: the caller checks ``stateful_components``)."""
+    tags = architecture.package_tags(
+        component, variant, stateful=stateful, **dict(build_options or {})
+    )
+    name = package_name(
+        architecture.name,
+        size,
+        component,
+        variant,
+        precision,
+        compression,
+        stateful=stateful,
+        tags=tags,
+    )
+    return Path(output_dir) / name
 
 
 def resolve_components(architecture: Architecture, component: str) -> list[str]:
@@ -123,10 +157,17 @@ def export_component(
     if stateful:
         parse_target(target_name, precision=precision, stateful=True)  # before any slow work
         options["stateful"] = True
-    name = package_name(
-        architecture.name, size, component, variant, precision, compression, stateful=stateful
+    path = package_path(
+        architecture,
+        output_dir,
+        size=size,
+        component=component,
+        variant=variant,
+        precision=precision,
+        compression=compression,
+        stateful=stateful,
+        build_options=build_options,
     )
-    path = Path(output_dir) / name
     check_target(path, force=force)
     label = path.name
     result = ExportResult(

@@ -16,6 +16,7 @@ from ane_core.build_options import BuildOption
 from whisper_ane.export.components import (
     BUILD_OPTIONS,
     COMPONENTS,
+    CROSS_KV_OPTION,
     STATEFUL_COMPONENTS,
     build_component,
 )
@@ -77,6 +78,12 @@ class WhisperArchitecture(Architecture):
 
     def build_options(self) -> Sequence[BuildOption]:
         return BUILD_OPTIONS
+
+    def package_tags(self, component, variant, *, stateful=False, **options):
+        """``-crosskv`` for a stateful decoder that keeps the cross-attention K/V as state
+        (its inputs differ from the ``-stateful`` one's)."""
+        keeps_cross = stateful and options.get(CROSS_KV_OPTION.name) == "state"
+        return ("crosskv",) if component == "decoder" and keeps_cross else ()
 
     def build(self, component: str, variant: str, weights: Any, **options: Any) -> ExportableModel:
         return build_component(component, variant, weights, **options)

@@ -11,7 +11,7 @@ from ane_core.export import (
     check_stateful,
     check_variant,
     export_component,
-    package_name,
+    package_path,
     resolve_components,
 )
 from ane_core.inspect import inspect_package, write_report
@@ -101,8 +101,16 @@ def export_command(
         check_stateful(arch, variant, components)
     for name in components:
         keeps_state = stateful and name in arch.stateful_components(variant)
-        path = output_dir / package_name(
-            arch.name, size, name, variant, prec, compression, stateful=keeps_state
+        path = package_path(
+            arch,
+            output_dir,
+            size=size,
+            component=name,
+            variant=variant,
+            precision=prec,
+            compression=compression,
+            stateful=keeps_state,
+            build_options=build_options,
         )
         check_target(path, force=force)
     reporter = PhasePrinter(enabled=not quiet)

@@ -69,6 +69,11 @@ class CoreMLProgram:
         """A fresh ``MLState`` (Core ML allocates and zero-fills it)."""
         return self._model.make_state()
 
+    def write_state(self, state: Any, name: str, value: Any) -> None:
+        """Fill the state variable ``name`` of ``state`` with ``value``, as an app does with
+        ``MLState.withMultiArray(for:)`` (coremltools' ``MLState.write_state``)."""
+        state.write_state(name, np.asarray(value, dtype=np.float16))
+
     def __call__(self, inputs: Mapping[str, Any], state: Any = None) -> dict[str, np.ndarray]:
         feed = {name: np.asarray(value) for name, value in inputs.items()}
         result = (

@@ -187,6 +187,23 @@ class Program:
             for name, info in self.states.items()
         }
 
+    def write_state(self, state: dict[str, np.ndarray], name: str, value: Any) -> None:
+        """Fill the state variable ``name`` of ``state`` with ``value`` (converted to the
+        state's dtype), as an app writes a state through ``MLState`` before predicting."""
+        if name not in self.states:
+            raise ProgramInputError(
+                f"program {self.source} has no state {name!r}.",
+                f"Its states are: {', '.join(self.states) or 'none'}.",
+            )
+        buffer = state[name]
+        value = np.asarray(value)
+        if value.shape != buffer.shape:
+            raise ProgramInputError(
+                f"state {name!r} has shape {buffer.shape}, the value {value.shape}.",
+                "Pass a value of the state's shape.",
+            )
+        np.copyto(buffer, value, casting="unsafe")
+
     def _check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
         missing = [name for name in self.inputs if name not in inputs]
         extra = [name for name in inputs if name not in self.inputs]

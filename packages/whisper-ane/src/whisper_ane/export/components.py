@@ -40,7 +40,15 @@ LOGITS_OPTION = BuildOption(
 )
 
 
-BUILD_OPTIONS: tuple[BuildOption, ...] = (LOGITS_OPTION, ALIGNMENT_HEADS_OPTION)
+CROSS_KV_OPTION = BuildOption(
+    name="cross_kv",
+    default="input",
+    choices=("input", "state"),
+    help="With --stateful: pass the decoder's cross-attention K/V at every token (input), or "
+    "keep them as Core ML state that the app writes once per 30 s window (state).",
+)
+
+BUILD_OPTIONS: tuple[BuildOption, ...] = (LOGITS_OPTION, ALIGNMENT_HEADS_OPTION, CROSS_KV_OPTION)
 """Whisper's build options (``ane export whisper --logits single --alignment-heads none``)."""
 
 
@@ -57,7 +65,9 @@ def build_component(
         )
     logits = options.pop(LOGITS_OPTION.name, LOGITS_OPTION.default)
     heads = options.pop(ALIGNMENT_HEADS_OPTION.name, ALIGNMENT_HEADS_OPTION.default)
+    cross_kv = options.pop(CROSS_KV_OPTION.name, CROSS_KV_OPTION.default)
     if component == "decoder":
         options["split_logits"] = logits == "chunked"
         options["alignment_heads"] = resolve_alignment_heads(heads, weights)
+        options["cross_kv_state"] = cross_kv == "state"
     return builder(variant, weights, **options)

@@ -20,7 +20,12 @@ from whisper_ane.model.decoder import (
     TextDecoderANE,
     check_alignment_heads,
 )
-from whisper_ane.model.decoder_stateful import STATE_NAMES, TextDecoderANEStateful
+from whisper_ane.model.decoder_stateful import (
+    CROSS_STATE_NAMES,
+    STATE_NAMES,
+    TextDecoderANEStateful,
+    TextDecoderANEStatefulCrossKV,
+)
 from whisper_ane.model.decoder_stock import StockCrossAttentionKV, StockTextDecoderStep
 from whisper_ane.weights.source import LoadedWeights
 
@@ -94,6 +99,7 @@ def build_decoder(
     split_logits: bool = True,
     stateful: bool = False,
     alignment_heads: AlignmentHeads = (),
+    cross_kv_state: bool = False,
     **options,
 ) -> ExportableModel:
     """One decoding step with a static key/value cache (see :mod:`whisper_ane.model.decoder`).
@@ -105,14 +111,26 @@ def build_decoder(
     the logits. ``alignment_heads``: ``(layer, head)`` pairs whose post-softmax
     cross-attention weights come out as ``alignment_weights`` ``(1, H_a, 1, n_audio_ctx)``
     (both variants; none by default here, see :mod:`whisper_ane.export.alignment_heads`).
+    ``cross_kv_state`` (with ``stateful``): the cross-attention K/V are states too, written
+    once per window by the caller (:class:`~whisper_ane.model.decoder_stateful.
+    TextDecoderANEStatefulCrossKV`).
     """
     _no_options("decoder", options)
     alignment_heads = _checked_heads(alignment_heads, weights)
+    if cross_kv_state and not stateful:
+        raise UsageError(
+            "whisper --cross-kv state keeps the cross-attention K/V as Core ML state, which "
+            "needs the stateful decoder.",
+            "Add --stateful (with --target macOS15 or newer), or use --cross-kv input.",
+        )
     if stateful:
         if variant != "ane":
             raise UsageError("only the ANE decoder has a stateful variant.", "Use --arch ane.")
         return build_stateful_decoder(
-            weights, split_logits=split_logits, alignment_heads=alignment_heads
+            weights,
+            split_logits=split_logits,
+            alignment_heads=alignment_heads,
+            cross_kv_state=cross_kv_state,
         )
     d = weights.dims
     L, C, S = d.n_text_layer, d.n_text_state, d.n_text_ctx
@@ -238,18 +256,22 @@ def build_stateful_decoder(
     *,
     split_logits: bool = True,
     alignment_heads: AlignmentHeads = (),
+    cross_kv_state: bool = False,
     cache_dtype: torch.dtype = torch.float16,
 ) -> ExportableModel:
-    """The ANE decoder step with ``key_cache``/``value_cache`` as Core ML states.
+    """The ANE decoder step with ``key_cache``/``value_cache`` as Core ML states
+    (``cross_kv_state``: ``cross_k``/``cross_v`` too).
 
-    Same inputs as :func:`build_decoder` less the two caches, outputs the logits (and the
-    alignment weights) only.
+    Same inputs as :func:`build_decoder` less those kept as state, outputs the logits (and
+    the alignment weights) only.
     ``cache_dtype`` float32 is for eager PyTorch checks; exports need float16 (Core ML).
     """
     d = weights.dims
     L, C, S = d.n_text_layer, d.n_text_state, d.n_text_ctx
+    cls = TextDecoderANEStatefulCrossKV if cross_kv_state else TextDecoderANEStateful
+    extra = {"n_audio_ctx": d.n_audio_ctx} if cross_kv_state else {}
     module = _decoder_module(
-        lambda: TextDecoderANEStateful(
+        lambda: cls(
             d.n_vocab,
             S,
             C,
@@ -258,6 +280,7 @@ def build_stateful_decoder(
             split_logits=split_logits,
             alignment_heads=alignment_heads,
             cache_dtype=cache_dtype,
+            **extra,
         ),
         weights,
     )
@@ -266,16 +289,17 @@ def build_stateful_decoder(
         "ane", weights, split_logits=split_logits, alignment_heads=alignment_heads
     )
     stepper.module = None  # only its specs and example inputs are reused
-    cache_specs = {spec.name: spec for spec in stepper.inputs if spec.name in STATE_NAMES}
-    kept = [i for i, spec in enumerate(stepper.inputs) if spec.name not in STATE_NAMES]
+    state_names = (*STATE_NAMES, *CROSS_STATE_NAMES) if cross_kv_state else STATE_NAMES
+    cache_specs = {spec.name: spec for spec in stepper.inputs if spec.name in state_names}
+    kept = [i for i, spec in enumerate(stepper.inputs) if spec.name not in state_names]
     outputs = [spec for spec in stepper.outputs if spec.name not in UPDATE_NAMES]
     return ExportableModel(
         module=module,
         inputs=[stepper.inputs[i] for i in kept],
         outputs=outputs,
         example_inputs=tuple(stepper.example_inputs[i] for i in kept),
-        metadata={**stepper.metadata, "stateful": "key_cache,value_cache"},
-        states=[cache_specs[name] for name in STATE_NAMES],
+        metadata={**stepper.metadata, "stateful": ",".join(state_names)},
+        states=[cache_specs[name] for name in state_names],
     )
 
 
@@ -283,5 +307,5 @@ def _no_options(component: str, options: dict) -> None:
     if options:
         raise UsageError(
             f"whisper {component} takes no build option {', '.join(sorted(options))}.",
-            "Only the decoder takes split_logits, stateful and alignment_heads.",
+            "Only the decoder takes split_logits, stateful, alignment_heads and cross_kv_state.",
         )

@@ -30,9 +30,9 @@ class TextDecoderANEStateful(TextDecoderANE):
     """One decoding step; the caches are buffers ``key_cache``/``value_cache`` updated in place.
 
     ``forward(token, kv_cache_update_mask, key_padding_mask, cross_k, cross_v)`` returns the
-    logits chunks (and, with ``alignment_heads``, the alignment weights) only. Call :meth:`reset_cache` before a new sequence (masked positions are
-    never read, so this only matters for reproducibility; it also allocates the buffers after
-    a meta-device build).
+    logits chunks (and, with ``alignment_heads``, the alignment weights) only. Call
+    :meth:`reset_cache` before a new sequence (masked positions are never read, so this only
+    matters for reproducibility; it also allocates the buffers after a meta-device build).
     """
 
     def __init__(
@@ -82,3 +82,47 @@ class TextDecoderANEStateful(TextDecoderANE):
         self.key_cache[:, :, :, :] = torch.cat([s.keys for s in steps], dim=0).to(self.cache_dtype)
         self.value_cache[:, :, :, :] = torch.cat([s.values for s in steps], 0).to(self.cache_dtype)
         return (*self.project(x, tables), *self.alignment_outputs(steps))
+
+
+CROSS_STATE_NAMES = ("cross_k", "cross_v")
+"""The buffers (and Core ML state names) of the cross-attention keys and values."""
+
+
+class TextDecoderANEStatefulCrossKV(TextDecoderANEStateful):
+    """:class:`TextDecoderANEStateful` that also keeps the cross-attention keys and values as
+    state: ``forward(token, kv_cache_update_mask, key_padding_mask)``.
+
+    Why: the cross K/V ``(n_layer, C, 1, n_audio_ctx)`` depend only on the 30 s window, yet
+    the other decoders take them as inputs at every token (tiny 9.2 MB, large ~246 MB in
+    FP16). As states, the app writes them once per window, before the window's first token
+    (on macOS 15 / iOS 18 through ``MLState.withMultiArray(for:)``, with the ``cross_kv``
+    model's outputs), and every call only reads them: the model never writes these states.
+    Per token, only the token and the two masks cross the call boundary.
+    """
+
+    def __init__(self, *args, n_audio_ctx: int = 1500, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        n_layer, n_state = self.cache_shape[:2]
+        self.cross_shape = (n_layer, n_state, 1, n_audio_ctx)
+        for name in CROSS_STATE_NAMES:
+            self.register_buffer(
+                name, torch.zeros(self.cross_shape, dtype=self.cache_dtype), persistent=False
+            )
+
+    def reset_cache(self) -> None:
+        """Fresh zero caches, cross K/V included, on the CPU."""
+        super().reset_cache()
+        for name in CROSS_STATE_NAMES:
+            setattr(self, name, torch.zeros(self.cross_shape, dtype=self.cache_dtype))
+
+    def forward(  # type: ignore[override]
+        self, token: Tensor, kv_cache_update_mask: Tensor, key_padding_mask: Tensor
+    ) -> tuple[Tensor, ...]:
+        dtype = self.positional_embedding.dtype
+        return super().forward(
+            token,
+            kv_cache_update_mask,
+            key_padding_mask,
+            self.cross_k.to(dtype),
+            self.cross_v.to(dtype),
+        )

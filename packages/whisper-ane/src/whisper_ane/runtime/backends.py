@@ -57,11 +57,19 @@ class ComponentRunner(ABC):
         """Run once; ``inputs`` holds every input name, the result every output name.
         ``state``: a stateful model's state (from :meth:`new_state`), updated in place."""
 
+    state_names: Sequence[str] = ()
+    """The model's Core ML states (none for a model without state)."""
+
     def new_state(self) -> Any:
         """Fresh state for one sequence of a stateful model (caches kept inside it, as Core
         ML state), or ``None`` for a model without state. Each decoding sequence owns one,
         so several sequences (best-of-N sampling) can share the model."""
         return None
+
+    def write_state(self, state: Any, name: str, value: np.ndarray) -> None:
+        """Fill state variable ``name`` of ``state`` before a call, as an app does through
+        ``MLState`` (e.g. a decoder's cross-attention K/V, once per window)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no state")
 
     def input_spec(self, name: str) -> TensorSpec:
         return _spec(self.inputs, name)

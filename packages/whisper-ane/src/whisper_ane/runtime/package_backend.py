@@ -20,7 +20,7 @@ from ane_core.architecture import Architecture, ExportableModel
 from ane_core.compress import NO_COMPRESSION, Compression
 from ane_core.executor import load_program
 from ane_core.executor.coreml import parse_compute_units, require_macos
-from ane_core.export import export_component, package_name
+from ane_core.export import export_component, package_path
 from ane_core.targets import DEFAULT_TARGET, Precision, parse_target
 
 from whisper_ane.export.components import COMPONENTS, STATEFUL_COMPONENTS, build_component
@@ -60,9 +60,13 @@ class PackageRunner(ComponentRunner):
         self.float_dtype = np.dtype(precision.numpy_dtype)
         self.metadata = dict(model.metadata)
         self.program = load_program(path, backend=backend, compute_units=compute_units)
+        self.state_names = tuple(self.program.states)
 
     def new_state(self) -> Any:
         return self.program.new_state() if self.program.states else None
+
+    def write_state(self, state: Any, name: str, value: np.ndarray) -> None:
+        self.program.write_state(state, name, value)
 
     def __call__(
         self, inputs: Mapping[str, np.ndarray], state: Any = None
@@ -96,8 +100,16 @@ def export_packages(
     paths = {}
     for component in COMPONENTS:
         keeps_state = stateful and component in STATEFUL_COMPONENTS["ane"]
-        path = Path(output_dir) / package_name(
-            architecture.name, size, component, "ane", precision, compression, stateful=keeps_state
+        path = package_path(
+            architecture,
+            output_dir,
+            size=size,
+            component=component,
+            variant="ane",
+            precision=precision,
+            compression=compression,
+            stateful=keeps_state,
+            build_options=dict(build_options or {}),
         )
         if not path.exists():
             export_component(

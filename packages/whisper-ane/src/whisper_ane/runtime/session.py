@@ -20,6 +20,9 @@ from ane_core.layers import MASK_VALUE
 from whisper_ane.export.decoder import ALIGNMENT_OUTPUT
 from whisper_ane.runtime.backends import ComponentRunner
 
+CROSS_NAMES = ("cross_k", "cross_v")
+"""The cross-attention K/V, a decoder's inputs or (``--cross-kv state``) its states."""
+
 
 def position_axis(cache_shape: Sequence[int], update_shape: Sequence[int]) -> int:
     """The cache axis that holds positions: the only one where cache and update differ."""
@@ -87,6 +90,10 @@ class DecoderSession:
         (float32), when the decoder was built with alignment heads."""
         self.position = 0
         self.state = decoder.new_state()  # this sequence's own (stateful decoders)
+        cross_inputs = {name: np.asarray(cross[name], dtype=dtype) for name in CROSS_NAMES}
+        for name in CROSS_NAMES:  # a decoder that keeps them as state: written once, here
+            if name in decoder.state_names:
+                decoder.write_state(self.state, name, cross_inputs.pop(name))
         caches: dict[str, np.ndarray] = {}
         if self.stateful:
             self.n_ctx = decoder.input_spec("kv_cache_update_mask").shape[-1]
@@ -100,7 +107,7 @@ class DecoderSession:
             **caches,
             "kv_cache_update_mask": np.zeros((1, self.n_ctx), dtype=dtype),
             "key_padding_mask": np.full((1, self.n_ctx), MASK_VALUE, dtype=dtype),
-            **{name: np.asarray(cross[name], dtype=dtype) for name in ("cross_k", "cross_v")},
+            **cross_inputs,
         }
 
     def step(self, token: int) -> np.ndarray:
