@@ -17,6 +17,7 @@ from ane_core.executor import (
     load_program,
     run_package,
 )
+from ane_core.errors import PackageError
 from ane_core.export import export_component
 from ane_core.metrics import psnr
 from ane_core.targets import Precision, parse_target
@@ -83,7 +84,7 @@ def test_inputs_are_checked(tmp_path):
 
 
 def test_not_a_package_is_one_line_error(tmp_path):
-    with pytest.raises(Exception, match="not a saved .mlpackage"):
+    with pytest.raises(PackageError, match="is not an .mlpackage directory: it has no Manifest"):
         Program.load(tmp_path)
 
 
