@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from ane_core._coremltools import coremltools
+from ane_core.errors import PackageError
 from ane_core.executor import (
     CoreMLUnavailableError,
     Program,
@@ -17,7 +18,6 @@ from ane_core.executor import (
     load_program,
     run_package,
 )
-from ane_core.errors import PackageError
 from ane_core.export import export_component
 from ane_core.metrics import psnr
 from ane_core.targets import Precision, parse_target
