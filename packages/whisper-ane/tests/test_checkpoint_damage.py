@@ -162,11 +162,11 @@ HUGE_CONTEXT = 10**6
 
 
 def _huge_context_weights() -> LoadedWeights:
-    """A complete, consistent tiny model (width 4, one head) with 10^6 text positions: its
+    """A complete, consistent tiny model (width 4, two heads) with 10^6 text positions: its
     positional embedding (16 MB) agrees with its dimensions, but a model built from them
     needs a 10^6 x 10^6 causal mask (4 TB)."""
     narrow = dataclasses.replace(
-        SMALL, n_audio_state=4, n_audio_head=1, n_text_state=4, n_text_head=1
+        SMALL, n_audio_state=4, n_audio_head=2, n_text_state=4, n_text_head=2
     )
     state = random_state_dict(narrow, seed=2)
     state["decoder.positional_embedding"] = torch.zeros(HUGE_CONTEXT, 4)
@@ -252,3 +252,37 @@ def test_hostile_headers_stay_under_1_gib_of_memory(small, tmp_path):
         assert code == 2 and expected in output, (case, output)
         peaks[case] = peak
     assert max(peaks.values()) < PEAK_RSS_LIMIT, peaks
+
+
+# -- what the fuzzing found (kept as plain cases) ------------------------------------------
+
+
+def test_odd_width_in_config_is_one_line_not_an_assert(small, tmp_path):
+    """A flipped digit in config.json (d_model 8 -> 9) reached openai-whisper's sinusoids,
+    whose ``assert channels % 2 == 0`` escaped as a bare AssertionError."""
+    folder = write_hf_dir(tmp_path / "hf", small, d_model=9)
+    with pytest.raises(WeightsError, match="declares an odd audio width 9; Whisper's is even"):
+        load_weights(None, str(folder))
+
+
+def test_ct2_without_num_heads_and_a_narrow_width_is_refused(small, tmp_path):
+    """A CTranslate2 header whose ``num_heads`` name was damaged fell back to width // 64
+    heads: 0 for a narrow model, loaded without a word and dividing by zero later."""
+    variables = ct2_variables(small.state_dict, SMALL)
+    del variables["encoder/num_heads"]
+    folder = write_ct2(tmp_path / "ct2", variables)
+    with pytest.raises(WeightsError, match="declares n_audio_head=0, not a positive whole"):
+        load_weights(None, str(folder))
+
+
+def test_ct2_scales_that_do_not_fit_their_rows_are_one_line(small, tmp_path):
+    """int8 weights with a per-row scale of the wrong length broke numpy broadcasting."""
+    variables = ct2_variables(small.state_dict, SMALL)
+    name = "encoder/layer_0/ffn/linear_0/weight"
+    weight = variables[name]
+    scale = (127.0 / abs(weight).max(axis=1)).astype("float32")
+    variables[name] = (weight * scale[:, None]).round().astype("int8")
+    variables[f"{name}_scale"] = scale[:-1]
+    folder = write_ct2(tmp_path / "ct2", variables)
+    with pytest.raises(WeightsError, match=f"{name}_scale holds {len(scale) - 1} scales for"):
+        load_weights(None, str(folder))
