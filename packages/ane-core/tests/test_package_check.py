@@ -48,6 +48,20 @@ def _rewrite_spec(package: Path, edit) -> None:
     (package / MODEL).write_bytes(spec.SerializeToString())
 
 
+def _rewrite_blob_reference(package: Path, **fields) -> None:
+    """Change the first ``blobFileValue`` of the program (its file name or offset)."""
+
+    def edit(spec):
+        for op in spec.mlProgram.functions["main"].block_specializations["CoreML6"].operations:
+            val = op.attributes.get("val")
+            if val is not None and val.WhichOneof("value") == "blobFileValue":
+                for name, value in fields.items():
+                    setattr(val.blobFileValue, name, value)
+                return
+
+    _rewrite_spec(package, edit)
+
+
 def test_intact_package_is_checked_and_counted(toy_package):
     checked = check_package(toy_package)
     assert checked.spec.WhichOneof("Type") == "mlProgram"
@@ -97,15 +111,9 @@ def _damage(package: Path, damage: str) -> Path:
             entry["path"] = "../../" + entry["path"]
         (package / "Manifest.json").write_text(json.dumps(manifest))
     elif damage == "weights read from outside the package":
-
-        def edit(spec):
-            for op in spec.mlProgram.functions["main"].block_specializations["CoreML6"].operations:
-                val = op.attributes.get("val")
-                if val is not None and val.WhichOneof("value") == "blobFileValue":
-                    val.blobFileValue.fileName = "@model_path/../../../etc/passwd"
-                    return
-
-        _rewrite_spec(package, edit)
+        _rewrite_blob_reference(package, fileName="@model_path/../../../etc/passwd")
+    elif damage == "weight read from the file header":
+        _rewrite_blob_reference(package, offset=0)
     elif damage == "a plain file":
         shutil.rmtree(package)
         package.write_text("not a folder\n")
@@ -131,6 +139,7 @@ DAMAGES = {
     "Manifest.json not JSON": "Manifest.json is damaged (not JSON)",
     "Manifest.json item outside the package": "points outside the package",
     "weights read from outside the package": "which is not a file in its weights folder",
+    "weight read from the file header": "at byte 0, inside the file's 64-byte header",
     "a plain file": "is not an .mlpackage directory (it is a file",
 }
 
@@ -212,3 +221,22 @@ def test_recorded_file_that_is_gone_is_named(package):
     _rewrite_spec(package, claim)
     with pytest.raises(PackageError, match="lacks Data/ane/table.npy, whose digest it records"):
         inspect_package(package, with_compute_plan=False, verify=True)
+
+
+def test_spec_that_parses_but_is_no_program_is_one_line_for_the_executor(package):
+    """Found by the fuzzing: a flipped byte in a value name still parses as protobuf, and
+    coremltools' loader then raised a bare KeyError (or ValueError, AssertionError...)."""
+
+    def rename_an_input(spec):
+        block = spec.mlProgram.functions["main"].block_specializations["CoreML6"]
+        for op in block.operations:
+            for binding in op.inputs.values():
+                for argument in binding.arguments:
+                    if argument.WhichOneof("binding") == "name":
+                        argument.name = "no_such_value"
+                        return
+
+    _rewrite_spec(package, rename_an_input)
+    check_package(package)  # the file is whole; the program is what is wrong
+    with pytest.raises(PackageError, match=r"holds a program coremltools cannot read \(KeyError"):
+        Program.load(package)

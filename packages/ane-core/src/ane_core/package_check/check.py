@@ -130,7 +130,13 @@ def _weight_file(checked: CheckedPackage, file_name: str) -> Path:
 
 def _check_blob(path: Path, size: int, handle: Any, ref: BlobReference) -> None:
     where = f"the weight of {ref.op!r}"
-    if ref.offset < STORAGE_HEADER_BYTES or ref.offset + METADATA_BYTES > size:
+    if ref.offset < STORAGE_HEADER_BYTES:
+        raise PackageError(
+            f"{path} is damaged: the program puts {where} at byte {ref.offset}, inside the "
+            f"file's {STORAGE_HEADER_BYTES}-byte header.",
+            COPY_AGAIN,
+        )
+    if ref.offset + METADATA_BYTES > size:
         raise PackageError(
             f"{path} is truncated: {where} has its header at byte {ref.offset:,} but the file "
             f"has {size:,} bytes.",
