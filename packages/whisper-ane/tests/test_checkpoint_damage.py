@@ -60,8 +60,8 @@ def _checkpoint(fmt: str, root: Path, weights: LoadedWeights) -> tuple[Path, Pat
 # format: (what the line says when the file is cut to half, when it is an LFS pointer)
 MATRIX = {
     "pt": "is truncated or damaged (its zip directory cannot be read)",
-    "ct2": "is truncated (it ends before its last variable)",
-    "ct2-parts": "is truncated (it ends before its last variable)",
+    "ct2": "is truncated: variable ",  # the first one that ends past the cut
+    "ct2-parts": "is truncated: variable ",
     "hf": "is truncated: its header describes",
     "hf-shards": "is truncated: its header describes",
 }
@@ -189,7 +189,10 @@ def _pt_claiming_huge_context(root: Path, weights: LoadedWeights) -> Path:
 
 HOSTILE = {
     # case: (builder, what the one line says)
-    "CTranslate2 header claiming 2^31 elements": (_ct2_claiming_huge_dims, "is truncated"),
+    "CTranslate2 header claiming 2^31 elements": (
+        _ct2_claiming_huge_dims,
+        "is truncated: variable decoder/embeddings/weight needs bytes",
+    ),
     "safetensors header claiming 2^31 elements": (
         _safetensors_claiming_huge_shape,
         "is truncated: its header describes 8,589,",

@@ -223,6 +223,12 @@ def parse_index(file: ConcatFile, path: Path) -> Index:
             # Python integers: a product of eight u32 dimensions must not wrap around
             if n_bytes != math.prod(shape) * DTYPES[dtype].itemsize:
                 raise not_ct2
+            if cursor.offset + n_bytes > file.size:  # measured before anything is read
+                raise WeightsError(
+                    f"{path} is truncated: variable {name} needs bytes {cursor.offset:,}-"
+                    f"{cursor.offset + n_bytes:,} but the file has {file.size:,}.",
+                    "Copy or download it again.",
+                )
             variables[name] = Variable(name, dtype, shape, cursor.offset, n_bytes)
             cursor.skip(n_bytes)
         aliases = {}
