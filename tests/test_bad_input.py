@@ -42,6 +42,26 @@ CASES = {
         ["--size", "tiny.en", "--checkpoint", "{ct2_version_5}"],
         "version",
     ),
+    "CT2 model.bin is a Git LFS pointer": (
+        ["--size", "tiny.en", "--checkpoint", "{ct2_lfs_pointer}"],
+        "model.bin is a Git LFS pointer, not the file itself (the real file is 75,537,502 bytes",
+    ),
+    "CT2 header claiming 2^31 elements": (
+        ["--size", "tiny.en", "--checkpoint", "{ct2_huge_dims}"],
+        "model.bin is truncated: variable decoder/embeddings/weight needs bytes",
+    ),
+    ".pt is a Git LFS pointer": (
+        ["--size", "tiny.en", "--checkpoint", "{pt_lfs_pointer}"],
+        "pointer.pt is a Git LFS pointer",
+    ),
+    "HF safetensors truncated": (
+        ["--size", "tiny.en", "--checkpoint", "{hf_truncated}"],
+        "model.safetensors is truncated: its header describes",
+    ),
+    "HF safetensors is a Git LFS pointer": (
+        ["--size", "tiny.en", "--checkpoint", "{hf_lfs_pointer}"],
+        "model.safetensors is a Git LFS pointer",
+    ),
     "unknown target": (
         ["--size", "tiny.en", "--weights", "random", "--target", "macOS99"],
         "unknown deployment target",
@@ -84,8 +104,30 @@ def test_export_bad_input(case, bad_checkpoints, tiny_en_dir, tmp_path):
     assert result.exit_code == 2, result.output
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
     assert fragment in lines[0], lines[0]
+    assert "Traceback" not in result.output
     assert not out.exists() or os.listdir(out) == []
     assert not bad_checkpoints["pickled_code_marker"].exists(), "pickled code was executed"
+
+
+def test_header_claiming_gigabytes_stays_under_1_gib(bad_checkpoints, tmp_path):
+    """`ane export` on the CTranslate2 header claiming 2^31 elements (8 GiB as float32), in
+    its own process: exit 2 with the one line, and that process peaks under 1 GiB."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-c", "from ane_bench.cli import main; main()"]
+    command += ["export", "whisper", "--quiet"]
+    command += ["--size", "tiny.en", "--checkpoint", str(bad_checkpoints["ct2_huge_dims"])]
+    child = subprocess.Popen(
+        [*command, "-o", str(tmp_path / "out")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    output = child.stdout.read().decode()
+    _, status, usage = os.wait4(child.pid, 0)
+    lines = [line for line in output.splitlines() if line.startswith("Error: ")]
+    assert os.waitstatus_to_exitcode(status) == 2 and len(lines) == 1, output
+    assert "decoder/embeddings/weight needs bytes" in lines[0] and "Traceback" not in output
+    peak = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)  # Linux: KiB
+    assert peak < 1 << 30, f"peak RSS {peak / 2**20:.0f} MiB"
 
 
 def test_unknown_architecture(tmp_path):

@@ -7,8 +7,11 @@ from collections.abc import Iterator
 import pytest
 
 from ane_core import plugins
+from ane_core.fuzzing import load_profile
 from ane_core.skips import pytest_runtest_makereport  # noqa: F401 (the CI=true hook)
 from ane_core.testing import ToyPlugin
+
+load_profile()  # hypothesis: fast by default, fixed examples and a deadline under CI=true
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from ane_core._coremltools import coremltools
+from ane_core.errors import PackageError
 from ane_core.executor import (
     CoreMLUnavailableError,
     Program,
@@ -83,7 +84,7 @@ def test_inputs_are_checked(tmp_path):
 
 
 def test_not_a_package_is_one_line_error(tmp_path):
-    with pytest.raises(Exception, match="not a saved .mlpackage"):
+    with pytest.raises(PackageError, match="is not an .mlpackage directory: it has no Manifest"):
         Program.load(tmp_path)
 
 

@@ -4,15 +4,17 @@ Manifest.json, named in its metadata, and never half-written."""
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 
 import numpy as np
 import pytest
 
-from ane_core.errors import OutputError
+from ane_core.errors import OutputError, PackageError
 from ane_core.executor import load_program
 from ane_core.export import export_component
+from ane_core.fuzzing import lfs_pointer_text
 from ane_core.mil import load_spec
 from ane_core.package_items import PackageItem, load_item, manifest_items
 from ane_core.save import TEMP_PREFIX
@@ -85,6 +87,26 @@ def test_architectures_ship_no_items_by_default(tmp_path):
     assert not any(key.startswith("ane.item.") for key in meta)
     with pytest.raises(OutputError, match="holds no item 'table.npy'"):
         load_item(result.path, "table.npy")
+
+
+def test_damaged_items_are_one_line_and_their_digests_recorded(tmp_path):
+    """Items travel with the package from elsewhere: cut short or an LFS pointer, they are a
+    PackageError naming the file; export records their sha256 for ``inspect --verify``."""
+    package = _export(tmp_path, ToyWithItems()).path
+    table = package / "Data" / "ane" / "table.npy"
+    meta = dict(load_spec(package).description.metadata.userDefined)
+    assert meta["ane.sha256.Data/ane/table.npy"] == hashlib.sha256(table.read_bytes()).hexdigest()
+    assert meta["ane.sha256.Data/ane/notes.txt"]
+    table.write_bytes(table.read_bytes()[:-10])
+    with pytest.raises(PackageError, match=r"table\.npy is truncated: its header describes"):
+        load_item(package, "table.npy")
+    notes = package / "Data" / "ane" / "notes.txt"
+    notes.write_bytes(lfs_pointer_text("ab" * 32, 9))
+    with pytest.raises(PackageError, match=r"notes\.txt is a Git LFS pointer"):
+        load_item(package, "notes.txt")
+    notes.unlink()
+    with pytest.raises(PackageError, match=r"lacks Data/ane/notes\.txt, which its Manifest"):
+        load_item(package, "table.npy")
 
 
 def test_disk_full_while_writing_an_item_leaves_no_package(tmp_path, monkeypatch):

@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from ane_core.fuzzing import load_profile
 from ane_core.skips import pytest_runtest_makereport, require_extra  # noqa: F401 (the hook)
 
 from whisper_ane.speech import speech_path
 from whisper_ane.weights.registry_packages import REGISTRY_PACKAGES, registry_checkpoint
+
+load_profile()  # hypothesis: fast by default, fixed examples and a deadline under CI=true
 
 
 def registry_dir(size: str) -> Path:

@@ -18,65 +18,13 @@ import torch
 import whisper
 from ane_core.errors import UsageError, WeightsError
 from ane_core.skips import require_extra
-from safetensors.torch import save_file
+from weight_writers import hf_config, to_hf_state, write_hf_dir, write_sharded_hf_dir
 
 from whisper_ane.weights import LoadedWeights, build_whisper, load_weights
 from whisper_ane.weights.huggingface import name_map
 from whisper_ane.weights.openai_checkpoint import file_sha256
 
 JFK = "ask not what your country can do for you"
-
-
-def hf_config(dims, **overrides) -> dict:
-    """The config.json transformers writes for a Whisper model of these dimensions."""
-    config = {
-        "model_type": "whisper",
-        "architectures": ["WhisperForConditionalGeneration"],
-        "num_mel_bins": dims.n_mels,
-        "max_source_positions": dims.n_audio_ctx,
-        "d_model": dims.n_audio_state,
-        "encoder_attention_heads": dims.n_audio_head,
-        "encoder_layers": dims.n_audio_layer,
-        "encoder_ffn_dim": 4 * dims.n_audio_state,
-        "vocab_size": dims.n_vocab,
-        "max_target_positions": dims.n_text_ctx,
-        "decoder_attention_heads": dims.n_text_head,
-        "decoder_layers": dims.n_text_layer,
-        "decoder_ffn_dim": 4 * dims.n_text_state,
-        "activation_function": "gelu",
-        "scale_embedding": False,
-        "pad_token_id": 50256,
-        "bos_token_id": 50257,
-        "eos_token_id": 50256,
-        "decoder_start_token_id": 50257,
-        "tie_word_embeddings": True,
-    }
-    return config | overrides
-
-
-def to_hf_state(weights: LoadedWeights, prefix: str = "model.") -> dict[str, torch.Tensor]:
-    """The inverse of the loader's table: openai-whisper names -> transformers names."""
-    mapping = name_map(weights.dims.n_audio_layer, weights.dims.n_text_layer)
-    return {prefix + mapping[name]: t.contiguous() for name, t in weights.state_dict.items()}
-
-
-def write_hf_dir(
-    directory: Path,
-    weights: LoadedWeights,
-    *,
-    fmt: str = "safetensors",
-    state: dict[str, torch.Tensor] | None = None,
-    **config_overrides,
-) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    state = to_hf_state(weights) if state is None else state
-    config = hf_config(weights.dims, **config_overrides)
-    (directory / "config.json").write_text(json.dumps(config), encoding="utf-8")
-    if fmt == "safetensors":
-        save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
-    else:
-        torch.save(state, directory / "pytorch_model.bin")
-    return directory
 
 
 @pytest.fixture(scope="module")
@@ -190,25 +138,12 @@ def test_config_without_weights_is_refused(tiny_en_weights, tmp_path):
     with pytest.raises(WeightsError, match="no model.safetensors nor pytorch_model.bin"):
         load_weights("tiny.en", str(directory))
     (directory / "model.safetensors").write_bytes(b"not safetensors at all")
-    with pytest.raises(WeightsError, match="cannot be read as safetensors"):
+    with pytest.raises(WeightsError, match="is not a valid safetensors file"):
         load_weights("tiny.en", str(directory))
 
 
 def test_sharded_safetensors_load(tiny_en_weights, tmp_path):
-    state = to_hf_state(tiny_en_weights)
-    directory = tmp_path / "sharded"
-    write_hf_dir(directory, tiny_en_weights)
-    (directory / "model.safetensors").unlink()
-    names = sorted(state)
-    shards = {
-        "model-00001-of-00002.safetensors": names[::2],
-        "model-00002-of-00002.safetensors": names[1::2],
-    }
-    weight_map = {}
-    for shard, keys in shards.items():
-        save_file({k: state[k] for k in keys}, str(directory / shard))
-        weight_map |= dict.fromkeys(keys, shard)
-    (directory / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    directory = write_sharded_hf_dir(tmp_path / "sharded", tiny_en_weights)
     _assert_same_tensors(load_weights("tiny.en", str(directory)), tiny_en_weights)
 
 

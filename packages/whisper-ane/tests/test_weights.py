@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import struct
 import urllib.error
 import urllib.request
 from dataclasses import asdict
@@ -22,6 +21,7 @@ import pytest
 import torch
 import whisper
 from ane_core.errors import UsageError, WeightsError
+from weight_writers import SMALL, ct2_variables, write_ct2
 from whisper.model import ModelDimensions
 
 from whisper_ane.weights import SIZES, LoadedWeights, build_whisper, load_weights
@@ -159,70 +159,6 @@ def test_missing_part_is_refused(base_dir, tmp_path):
 
 
 # -- CTranslate2, synthetic files -------------------------------------------------------
-
-SMALL = ModelDimensions(
-    n_mels=4, n_audio_ctx=6, n_audio_state=8, n_audio_head=2, n_audio_layer=2,
-    n_vocab=10, n_text_ctx=5, n_text_state=8, n_text_head=2, n_text_layer=2,
-)  # fmt: skip
-
-_DTYPE_CODES = {np.dtype("<f4"): 0, np.dtype("i1"): 1, np.dtype("<i2"): 2, np.dtype("<f2"): 4}
-
-
-def _string(text: str) -> bytes:
-    raw = text.encode() + b"\0"
-    return struct.pack("<H", len(raw)) + raw
-
-
-def write_ct2(
-    directory: Path,
-    variables: dict[str, np.ndarray],
-    *,
-    version: int = 6,
-    spec: str = "WhisperSpec",
-    aliases: dict[str, str] | None = None,
-    dtype_codes: dict[str, int] | None = None,
-) -> Path:
-    """Write a CTranslate2 model.bin (+ empty config.json); ``dtype_codes`` overrides codes."""
-    directory.mkdir(parents=True, exist_ok=True)
-    out = [
-        struct.pack("<I", version),
-        _string(spec),
-        struct.pack("<I", 3),
-        struct.pack("<I", len(variables)),
-    ]
-    for name, array in variables.items():
-        code = (dtype_codes or {}).get(name, _DTYPE_CODES.get(array.dtype, 5))
-        data = array.tobytes()
-        out += [
-            _string(name),
-            struct.pack("<B", array.ndim),
-            struct.pack(f"<{array.ndim}I", *array.shape),
-        ]
-        out += [struct.pack("<B", code), struct.pack("<I", len(data)), data]
-    out.append(struct.pack("<I", len(aliases or {})))
-    for alias, target in (aliases or {}).items():
-        out += [_string(alias), _string(target)]
-    (directory / "model.bin").write_bytes(b"".join(out))
-    (directory / "config.json").write_text(json.dumps({"alignment_heads": [[1, 0]]}))
-    return directory
-
-
-def ct2_variables(state: dict[str, torch.Tensor], dims: ModelDimensions) -> dict[str, np.ndarray]:
-    """The inverse of the name mapping: fuse q,k,v (zero k bias) the way the converter does."""
-    blocks: dict[str, dict[int, np.ndarray]] = {}
-    counts: dict[str, int] = {}
-    for ours, (theirs, part, parts) in name_map(dims.n_audio_layer, dims.n_text_layer).items():
-        blocks.setdefault(theirs, {})[part] = state[ours].numpy()
-        counts[theirs] = parts
-    variables = {}
-    for name, parts in blocks.items():
-        like = next(iter(parts.values()))
-        variables[name] = np.concatenate(
-            [parts.get(i, np.zeros_like(like)) for i in range(counts[name])]
-        )
-    variables["encoder/num_heads"] = np.array(dims.n_audio_head, dtype="<i2")
-    variables["decoder/num_heads"] = np.array(dims.n_text_head, dtype="<i2")
-    return variables
 
 
 def _quantize(variables: dict[str, np.ndarray], dtype: str) -> dict[str, np.ndarray]:

@@ -29,5 +29,15 @@ class WeightsError(AneError):
     """A weight source that cannot be read: missing, truncated, unsafe or mismatched."""
 
 
+class PackageError(UsageError):
+    """A saved ``.mlpackage`` that cannot be read: not a package at all, a part missing, a
+    file cut short or changed, or a Git LFS pointer where a file should be.
+
+    A :class:`UsageError` because the package is what the user passed (existing callers that
+    catch usage errors for a bad path keep working); its own class so a caller can tell a
+    damaged package apart from a bad option.
+    """
+
+
 class OutputError(AneError):
     """The output location cannot be written, or already holds the target."""

@@ -20,6 +20,7 @@ from ane_core.convert import to_coreml, trace
 from ane_core.errors import UsageError
 from ane_core.metadata import PREFIX, apply_metadata, export_metadata
 from ane_core.mil import op_counts
+from ane_core.package_check import record_digests
 from ane_core.package_items import add_items, items_metadata
 from ane_core.progress import Reporter, SilentReporter, timed_phase
 from ane_core.save import check_target, staging
@@ -213,6 +214,7 @@ def export_component(
             mlmodel.save(str(stage.path))
             del mlmodel
             add_items(stage.path, items)
+            record_digests(stage.path)  # last write: the digests cover the files as published
             stage.publish()
     result.op_counts = op_counts(path)
     return result

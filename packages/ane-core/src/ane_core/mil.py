@@ -6,12 +6,26 @@ its ops (``cast`` above all) is how we prove, on any OS, what an export contains
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ane_core._coremltools import coremltools
+
+
+def dtype_bits(dtype: str) -> int:
+    """Bits per element of a MIL data type name (``FLOAT16`` -> 16, ``UINT4`` -> 4).
+
+    ``BOOL`` is stored in a byte; strings and unknown types count as 0 (they hold no tensor
+    data worth measuring). Shared by the inspector (tensor sizes) and the package check (the
+    bytes a weight blob must hold).
+    """
+    if dtype == "BOOL":
+        return 8
+    match = re.match(r"B?(?:FLOAT|U?INT)(\d+)", dtype)
+    return int(match.group(1)) if match else 0
 
 
 def load_spec(path: str | Path) -> Any:

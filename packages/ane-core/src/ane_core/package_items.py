@@ -18,7 +18,6 @@ metadata (``ane.item.NAME.*``: path, shape, dtype, description) so an app finds 
 from __future__ import annotations
 
 import gc
-import json
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,7 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from ane_core.datatypes import ITEM_AUTHOR, PackageItem  # re-exported: plugins import them here
-from ane_core.errors import OutputError
+from ane_core.errors import OutputError, PackageError
+from ane_core.file_checks import check_npy, refuse_lfs_pointer
+from ane_core.package_check.manifest import read_manifest
 
 __all__ = [
     "ITEM_AUTHOR",
@@ -83,16 +84,15 @@ def add_items(package: Path, items: Sequence[PackageItem]) -> None:
 
 
 def manifest_items(package: Path) -> dict[str, str]:
-    """``{name: path inside the package}`` of the items registered under :data:`ITEM_AUTHOR`."""
-    manifest = Path(package) / "Manifest.json"
-    try:
-        entries = json.loads(manifest.read_text())["itemInfoEntries"].values()
-    except (OSError, ValueError, KeyError, AttributeError) as error:
-        raise OutputError(f"cannot read {manifest}: {error}.", "Re-export the package.") from None
+    """``{name: path inside the package}`` of the items registered under :data:`ITEM_AUTHOR`.
+
+    The manifest is read by :func:`ane_core.package_check.manifest.read_manifest`, so a
+    package from elsewhere with a damaged manifest or a missing item is one
+    :class:`~ane_core.errors.PackageError`.
+    """
+    manifest = read_manifest(Path(package))
     return {
-        entry["name"]: f"Data/{entry['path']}"
-        for entry in entries
-        if entry.get("author") == ITEM_AUTHOR
+        item.name: item.path.as_posix() for item in manifest.items if item.author == ITEM_AUTHOR
     }
 
 
@@ -106,5 +106,7 @@ def load_item(package: Path, name: str) -> np.ndarray | bytes:
         )
     path = Path(package) / items[name]
     if name.endswith(".npy"):
+        check_npy(path, PackageError)  # cut short, an LFS pointer, a header claiming too much
         return np.load(path, allow_pickle=False)
+    refuse_lfs_pointer(path, PackageError)
     return path.read_bytes()

@@ -17,6 +17,7 @@ import numpy as np
 from ane_core._coremltools import coremltools
 from ane_core.errors import UsageError
 from ane_core.executor.errors import CoreMLUnavailableError
+from ane_core.package_check import check_package
 
 COMPUTE_UNITS = {
     "all": "ALL",
@@ -51,6 +52,7 @@ class CoreMLProgram:
     def __init__(self, path: str | Path, *, compute_units: str = "all") -> None:
         units = parse_compute_units(compute_units)
         require_macos()
+        check_package(path)  # a damaged package is one line, not an error from Core ML
         ct = coremltools()
         self.source = str(path)
         self._model = ct.models.MLModel(

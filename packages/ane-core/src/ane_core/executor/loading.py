@@ -2,7 +2,10 @@
 
 Why coremltools' own reader (``milproto.load.load``): it is what coremltools uses to
 re-optimise saved models, so the program we evaluate is exactly the one in the package, with
-each weight read from the package's weight blob; nothing is re-converted from PyTorch.
+each weight read from the package's weight blob; nothing is re-converted from PyTorch. That
+reader trusts the package, so :func:`ane_core.package_check.check_package` checks it first
+(manifest, spec, every weight blob's header against its file): a damaged package is one
+:class:`~ane_core.errors.PackageError` naming the file, never an error from inside numpy.
 """
 
 from __future__ import annotations
@@ -11,21 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from ane_core._coremltools import coremltools
-from ane_core.errors import UsageError
-from ane_core.mil import load_spec
-
-WEIGHTS_SUBDIR = Path("Data") / "com.apple.CoreML" / "weights"
+from ane_core.errors import PackageError, UsageError
+from ane_core.package_check import check_package
 
 
 def load_mil_program(path: str | Path) -> Any:
     """The ``coremltools`` MIL ``Program`` stored in the ML-program package at ``path``."""
-    path = Path(path)
-    if not (path / "Manifest.json").is_file():
-        raise UsageError(
-            f"{path} is not a saved .mlpackage (no Manifest.json).",
-            "Pass the directory `ane export` wrote.",
-        )
-    spec = load_spec(path)
+    checked = check_package(path)
+    spec = checked.spec
     if spec.WhichOneof("Type") != "mlProgram":
         raise UsageError(
             f"{path} holds a {spec.WhichOneof('Type')} model, not an ML program.",
@@ -34,8 +30,16 @@ def load_mil_program(path: str | Path) -> Any:
     coremltools()  # quiet import before the submodule
     from coremltools.converters.mil.frontend.milproto.load import load
 
-    return load(
-        spec,
-        specification_version=spec.specificationVersion,
-        file_weights_dir=str(path / WEIGHTS_SUBDIR),
-    )
+    try:
+        return load(
+            spec,
+            specification_version=spec.specificationVersion,
+            file_weights_dir=str(checked.weights_dir),
+        )
+    except Exception as error:  # a spec that parses but is no valid program: from elsewhere
+        first = (str(error).strip().splitlines() or [""])[0][:160]
+        raise PackageError(
+            f"{checked.model_path} holds a program coremltools cannot read "
+            f"({type(error).__name__}: {first}).",
+            "Copy or download the whole package again, or export it again.",
+        ) from error

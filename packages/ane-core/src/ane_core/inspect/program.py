@@ -10,10 +10,11 @@ runtime, no weight file.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from ane_core.mil import dtype_bits  # re-exported: rules and tests import it from here
 
 CONST_OPS = frozenset({"const"})
 """Ops whose output is fixed at load time. ``constexpr_*`` ops (weight decompression) too."""
@@ -22,18 +23,6 @@ SHAPE_ONLY_OPS = frozenset({"shape"})
 """Ops whose output depends on their input's shape, never on its values."""
 
 FLOAT_DTYPES = frozenset({"FLOAT16", "BFLOAT16", "FLOAT32", "FLOAT64"})
-
-
-def dtype_bits(dtype: str) -> int:
-    """Bits per element of a MIL data type name (``FLOAT16`` -> 16, ``UINT4`` -> 4).
-
-    ``BOOL`` is stored in a byte; strings and unknown types count as 0 (they hold no tensor
-    data worth measuring).
-    """
-    if dtype == "BOOL":
-        return 8
-    match = re.match(r"B?(?:FLOAT|U?INT)(\d+)", dtype)
-    return int(match.group(1)) if match else 0
 
 
 @dataclass(frozen=True)

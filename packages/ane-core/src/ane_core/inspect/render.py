@@ -78,6 +78,27 @@ def _compute_plan(plan: dict[str, Any]) -> list[str]:
     return lines
 
 
+_DIGEST_STATUS = {
+    "matches": "matches the sha256 recorded at export",
+    "not recorded": "nothing recorded to compare against",
+}
+
+
+def _package_check(report: InspectionReport) -> list[str]:
+    files = report.package_check.get("weight_files", [])
+    blobs = sum(f["blobs"] for f in files)
+    where = ", ".join(f"{f['path']} {_bytes(f['bytes'])}" for f in files) or "no weight file"
+    lines = [
+        f"Package check: manifest, model spec and {blobs} weight blob headers in order ({where})"
+    ]
+    if report.digests is None:
+        lines.append("  contents not verified (--verify reads every file and compares its sha256)")
+    for digest in report.digests or []:
+        status = _DIGEST_STATUS.get(digest.status, digest.status)
+        lines.append(f"  {digest.path}: sha256 {digest.sha256} ({status})")
+    return lines
+
+
 def render_text(report: InspectionReport) -> str:
     """The full report as indented plain text."""
     opsets = ", ".join(f"{name}: {opset}" for name, opset in report.opsets.items())
@@ -119,6 +140,7 @@ def render_text(report: InspectionReport) -> str:
         f"file, {_bytes(cost.weight_file_on_disk)} on disk)",
         f"  {report.traffic.summary()} (counts only: time needs Core ML on a Mac)",
     ]
+    lines += _package_check(report)
     lines += _compute_plan(report.compute_plan)
     lines.append(report.summary_line())
     return "\n".join(lines)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ane_core.errors import OutputError, UsageError
+from ane_core.errors import OutputError, PackageError
 from ane_core.inspect.census import (
     deployment_targets,
     describe_feature,
@@ -29,7 +29,7 @@ from ane_core.inspect.cost import Cost, estimate_cost
 from ane_core.inspect.program import Program, read_program
 from ane_core.inspect.rules import RULES, Finding, run_rules
 from ane_core.inspect.traffic import CallTraffic, call_traffic
-from ane_core.mil import load_spec
+from ane_core.package_check import CheckedPackage, FileDigest, check_package, verify_digests
 
 REPORT_SUFFIX = ".inspect.json"
 
@@ -53,6 +53,10 @@ class InspectionReport:
     traffic: CallTraffic
     states: list[dict[str, Any]] = field(default_factory=list)
     compute_plan: dict[str, Any] = field(default_factory=dict)
+    package_check: dict[str, Any] = field(default_factory=dict)
+    """What :func:`~ane_core.package_check.check_package` found in order (weight files)."""
+    digests: list[FileDigest] | None = None
+    """Every file's SHA-256 beside the recorded one (``verify=True``), else ``None``."""
 
     def findings_by_rule(self) -> Counter[str]:
         return Counter(f.rule for f in self.findings)
@@ -90,6 +94,8 @@ class InspectionReport:
             "findings": [f.to_dict() for f in self.findings],
             "cost": {**self.cost.to_dict(), **self.traffic.to_dict()},
             "compute_plan": self.compute_plan,
+            "package_check": self.package_check,
+            "verified": None if self.digests is None else [d.to_dict() for d in self.digests],
             "rules": [
                 {"id": r.id, "title": r.title, "effect": r.effect, "reason": r.reason}
                 for r in RULES
@@ -112,35 +118,26 @@ def program_precision(program: Program, metadata: dict[str, Any]) -> str | None:
     return None
 
 
-def _load(path: Path) -> Any:
-    if not path.exists():
-        raise UsageError(f"{path} does not exist.", "Pass the path of an .mlpackage directory.")
-    if path.suffix != ".mlpackage" or not path.is_dir() or not (path / "Manifest.json").is_file():
-        raise UsageError(
-            f"{path} is not an .mlpackage directory.",
-            "Pass a package written by `ane export` or coremltools (ML program).",
-        )
-    try:
-        return load_spec(path)
-    except Exception as error:
-        raise UsageError(
-            f"{path} cannot be read as a Core ML package ({type(error).__name__}).",
-            "Export it again.",
-        ) from error
-
-
-def inspect_package(path: str | Path, *, with_compute_plan: bool = True) -> InspectionReport:
+def inspect_package(
+    path: str | Path, *, with_compute_plan: bool = True, verify: bool = False
+) -> InspectionReport:
     """Read ``path`` (an ``.mlpackage``) and check it against every rule.
 
-    ``with_compute_plan=False`` skips Core ML's plan (slow on a Mac; off macOS it is only a
-    one-line note either way).
+    The package is checked first (:func:`~ane_core.package_check.check_package`: manifest,
+    spec, every weight blob's header against its file), so a damaged package is a
+    :class:`~ane_core.errors.PackageError`, never a report. ``verify=True`` also reads every
+    byte of every file and compares its SHA-256 with the one the export recorded (a
+    mismatch is a ``PackageError`` too). ``with_compute_plan=False`` skips Core ML's plan
+    (slow on a Mac; off macOS it is only a one-line note either way).
     """
     path = Path(path)
-    spec = _load(path)
+    checked: CheckedPackage = check_package(path)
+    spec = checked.spec
+    digests = verify_digests(checked) if verify else None
     try:
         program = read_program(spec)
     except ValueError as error:
-        raise UsageError(f"{path}: {error}.", "`ane inspect` reads ML programs only.") from None
+        raise PackageError(f"{path}: {error}.", "`ane inspect` reads ML programs only.") from None
     metadata = describe_metadata(spec)
     precision = program_precision(program, metadata)
     flexibility = input_flexibility(spec)
@@ -178,6 +175,8 @@ def inspect_package(path: str | Path, *, with_compute_plan: bool = True) -> Insp
         compute_plan=compute_plan(path)
         if with_compute_plan
         else {"available": False, "reason": "not requested"},
+        package_check=checked.to_dict(),
+        digests=digests,
     )
 
 

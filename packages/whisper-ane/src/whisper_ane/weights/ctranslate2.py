@@ -2,48 +2,35 @@
 
 Why: faster-whisper style CTranslate2 directories are a common way Whisper weights are
 shipped (including our offline test weights), and they need neither the ``ctranslate2``
-package nor a network. The binary layout (version 6, little-endian) is::
-
-    u32 version, str spec_name, u32 revision, u32 n_variables,
-    n_variables x (str name, u8 rank, rank x u32 dim, u8 dtype, u32 n_bytes, data),
-    u32 n_aliases, n_aliases x (str alias, str target)
-
-where ``str`` is a u16 length followed by that many bytes ending in NUL. The reader
-seeks past the data and reads only the variables it maps, one at a time, so peak
-memory stays near one float32 copy of the model. A directory may hold
-``model.bin.part1``, ``model.bin.part2``, ... instead of ``model.bin``; the parts are
-read as one concatenated file.
+package nor a network. :mod:`whisper_ane.weights.ct2_format` finds where each variable
+lies (checked against the file's length); this module maps the variables onto
+openai-whisper's names and reads only those, one at a time, so peak memory stays near one
+float32 copy of the model.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-import struct
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from ane_core.errors import WeightsError
+from ane_core.file_checks import refuse_lfs_pointer
 from whisper.model import ModelDimensions
 
-SUPPORTED_VERSION = 6
-
-_BF16 = 5
-_DTYPES: dict[int, np.dtype] = {
-    0: np.dtype("<f4"),
-    1: np.dtype("i1"),
-    2: np.dtype("<i2"),
-    3: np.dtype("<i4"),
-    4: np.dtype("<f2"),
-    _BF16: np.dtype("<u2"),  # bfloat16 bits; widened to float32 by hand
-}
-_INTEGER = {1, 2, 3}
-
-# Sanity limits: values beyond these mean the file is not a CTranslate2 model at all.
-_MAX_STRING, _MAX_VARIABLES, _MAX_RANK = 4096, 1_000_000, 8
+from whisper_ane.weights.ct2_format import (
+    BF16,
+    DTYPES,
+    INTEGER,
+    ConcatFile,
+    Truncated,
+    Variable,
+    model_files,
+    parse_index,
+    truncated_error,
+)
 
 # ---------------------------------------------------------------------------------------
 # Name mapping: openai-whisper state-dict suffix -> (CTranslate2 suffix, part, parts).
@@ -109,87 +96,6 @@ def name_map(n_audio_layer: int, n_text_layer: int) -> dict[str, tuple[str, int,
     return mapping
 
 
-class _Truncated(Exception):
-    """A read went past the end of the (concatenated) file."""
-
-
-class _ConcatFile:
-    """Random-access reads over one file or several part files read back to back."""
-
-    def __init__(self, paths: list[Path]) -> None:
-        self.paths = paths
-        self._files = [open(p, "rb") for p in paths]  # noqa: SIM115 - closed in close()
-        self._starts: list[int] = []
-        self.size = 0
-        for p in paths:
-            self._starts.append(self.size)
-            self.size += p.stat().st_size
-
-    def read(self, offset: int, n: int) -> bytearray:
-        if offset + n > self.size:
-            raise _Truncated
-        out = bytearray(n)
-        view, got = memoryview(out), 0
-        for f, start, end in zip(
-            self._files, self._starts, [*self._starts[1:], self.size], strict=True
-        ):
-            if got == n or offset + got >= end:
-                continue
-            f.seek(offset + got - start)
-            want = min(n - got, end - offset - got)
-            if f.readinto(view[got : got + want]) != want:  # a file shrank while we read it
-                raise _Truncated
-            got += want
-        view.release()
-        return out
-
-    def sha256(self) -> str:
-        digest = hashlib.sha256()
-        for f in self._files:
-            f.seek(0)
-            while chunk := f.read(8 << 20):
-                digest.update(chunk)
-        return digest.hexdigest()
-
-    def close(self) -> None:
-        for f in self._files:
-            f.close()
-
-
-@dataclass(frozen=True)
-class Variable:
-    """Where one variable's data lies in the file."""
-
-    name: str
-    dtype: int
-    shape: tuple[int, ...]
-    offset: int
-    n_bytes: int
-
-
-def model_files(directory: Path) -> list[Path]:
-    """``model.bin``, or ``model.bin.part1..N`` in numeric order; anything else is an error."""
-    if (directory / "model.bin").is_file():
-        return [directory / "model.bin"]
-    parts: dict[int, Path] = {}
-    for p in directory.iterdir():
-        m = re.fullmatch(r"model\.bin\.part(\d+)", p.name)
-        if m and p.is_file():
-            parts[int(m.group(1))] = p
-    if not parts:
-        raise WeightsError(
-            f"{directory} has no model.bin (nor model.bin.part1, ...).",
-            "Pass a CTranslate2 Whisper model directory, an openai-whisper .pt file, or --weights random.",
-        )
-    missing = sorted(set(range(1, max(parts) + 1)) - set(parts))
-    if missing:
-        raise WeightsError(
-            f"{directory} lacks model.bin.part{missing[0]} of {max(parts)} parts.",
-            "Put every part in the directory.",
-        )
-    return [parts[i] for i in sorted(parts)]
-
-
 class Ct2Checkpoint:
     """An open CTranslate2 Whisper directory: dimensions from the header, tensors on demand.
 
@@ -201,11 +107,11 @@ class Ct2Checkpoint:
         files = model_files(directory)
         self.path = files[0] if len(files) == 1 else directory
         self.alignment_heads = _read_config(directory)
-        self._file = _ConcatFile(files)
+        self._file = ConcatFile(files)
         try:
-            self.spec, self.revision, self.variables, self.aliases = _parse_index(
-                self._file, self.path
-            )
+            index = parse_index(self._file, self.path)
+            self.spec, self.revision = index.spec, index.revision
+            self.variables, self.aliases = index.variables, index.aliases
             self.dims = self._dims()
         except BaseException:
             self._file.close()
@@ -244,28 +150,41 @@ class Ct2Checkpoint:
     def _raw(self, var: Variable) -> np.ndarray:
         try:
             data = self._file.read(var.offset, var.n_bytes)
-        except _Truncated:
-            raise _truncated(self.path) from None
-        return np.frombuffer(data, dtype=_DTYPES[var.dtype]).reshape(var.shape)
+        except Truncated:
+            raise truncated_error(self.path) from None
+        return np.frombuffer(data, dtype=DTYPES[var.dtype]).reshape(var.shape)
 
     def _scalar(self, name: str, default: int) -> int:
         if name not in self.variables:
             return default
-        return int(self._raw(self.variables[name]).reshape(-1)[0])
+        values = self._raw(self.variables[name]).reshape(-1)
+        if values.size != 1:
+            raise WeightsError(
+                f"{self.path}: {name} holds {values.size} values, not one number.",
+                "Re-convert the model.",
+            )
+        return int(values[0])
 
     def _rows(self, name: str, part: int, parts: int) -> np.ndarray:
         """Row block ``part`` of ``parts`` of a variable, as a fresh float32 array."""
         var = self._variable(name)
         raw = self._raw(var)
         rows = slice(None)  # also fits 0-d variables (a global int16 scale)
+        total_rows = raw.shape[0] if raw.ndim else 1
         if parts > 1:
+            if raw.ndim == 0 or raw.shape[0] % parts:
+                raise WeightsError(
+                    f"{self.path}: {var.name} has shape {var.shape}, which does not split into "
+                    f"{parts} fused projections.",
+                    "Re-convert the model.",
+                )
             n = raw.shape[0] // parts
             rows = slice(part * n, (part + 1) * n)
             raw = raw[rows]
-        if var.dtype == _BF16:
+        if var.dtype == BF16:
             return (raw.astype(np.uint32) << 16).view(np.float32)
         values = raw.astype(np.float32)
-        if var.dtype in _INTEGER:
+        if var.dtype in INTEGER:
             # CTranslate2 stores round(w * scale) with a per-row (int8) or global (int16) scale.
             scale_name = f"{var.name}_scale"
             if scale_name not in self.variables:
@@ -274,6 +193,11 @@ class Ct2Checkpoint:
                     "Convert the model with --quantization float16 or float32.",
                 )
             scale = self._rows(scale_name, 0, 1)
+            if scale.ndim > 1 or scale.size not in (1, total_rows):  # global, or one per row
+                raise WeightsError(
+                    f"{self.path}: {scale_name} holds {scale.size} scales for {total_rows} rows.",
+                    "Re-convert the model.",
+                )
             if scale.size > 1:
                 scale = scale[rows].reshape(-1, *[1] * (values.ndim - 1))
             values /= scale
@@ -320,12 +244,6 @@ def _shape(var: Variable, rank: int, path: Path) -> tuple[int, ...]:
     return var.shape
 
 
-def _truncated(path: Path) -> WeightsError:
-    return WeightsError(
-        f"{path} is truncated (it ends before its last variable).", "Copy or download it again."
-    )
-
-
 def _read_config(directory: Path) -> tuple[tuple[int, int], ...] | None:
     """The ``alignment_heads`` (layer, head) pairs from config.json, which must exist."""
     config = directory / "config.json"
@@ -334,101 +252,12 @@ def _read_config(directory: Path) -> tuple[tuple[int, int], ...] | None:
             f"{directory} has no config.json, so it is not a complete CTranslate2 model directory.",
             "Copy the whole directory the converter wrote.",
         )
+    refuse_lfs_pointer(config)
     try:
         data = json.loads(config.read_text(encoding="utf-8"))
         heads = data.get("alignment_heads")
         return None if heads is None else tuple((int(layer), int(head)) for layer, head in heads)
-    except (ValueError, TypeError, AttributeError) as e:
+    except (ValueError, TypeError, AttributeError, OverflowError) as e:
         raise WeightsError(
             f"{config} is not valid CTranslate2 config JSON ({e}).", "Restore it."
         ) from None
-
-
-class _Cursor:
-    """Sequential little-endian reads of the header fields."""
-
-    def __init__(self, file: _ConcatFile) -> None:
-        self.file, self.offset = file, 0
-
-    def take(self, n: int) -> bytes:
-        data = self.file.read(self.offset, n)
-        self.offset += n
-        return data
-
-    def skip(self, n: int) -> None:
-        if self.offset + n > self.file.size:
-            raise _Truncated
-        self.offset += n
-
-    def u8(self) -> int:
-        return self.take(1)[0]
-
-    def u16(self) -> int:
-        return struct.unpack("<H", self.take(2))[0]
-
-    def u32(self) -> int:
-        return struct.unpack("<I", self.take(4))[0]
-
-    def string(self) -> str:
-        n = self.u16()
-        raw = self.take(n) if 0 < n <= _MAX_STRING else b""
-        if not raw.endswith(b"\0"):
-            raise ValueError("bad string")
-        return raw[:-1].decode("utf-8")
-
-
-def _parse_index(
-    file: _ConcatFile, path: Path
-) -> tuple[str, int, dict[str, Variable], dict[str, str]]:
-    """Header walk: spec name, revision, variable locations and aliases; no tensor data read."""
-    cursor = _Cursor(file)
-    not_ct2 = WeightsError(
-        f"{path} does not look like a CTranslate2 model.bin.",
-        "Pass a directory written by ct2-transformers-converter, or an openai-whisper .pt file.",
-    )
-    try:
-        version = cursor.u32()
-        if version != SUPPORTED_VERSION:
-            if 1 <= version <= 64:
-                raise WeightsError(
-                    f"{path} is CTranslate2 model format version {version}, which is unsupported "
-                    f"(this reader knows version {SUPPORTED_VERSION}).",
-                    "Re-convert the model with a current ct2-transformers-converter.",
-                )
-            raise not_ct2
-        spec = cursor.string()
-        revision = cursor.u32()
-        count = cursor.u32()
-        if count > _MAX_VARIABLES:
-            raise not_ct2
-        variables: dict[str, Variable] = {}
-        for _ in range(count):
-            name = cursor.string()
-            rank = cursor.u8()
-            if rank > _MAX_RANK:
-                raise not_ct2
-            shape = tuple(cursor.u32() for _ in range(rank))
-            dtype = cursor.u8()
-            n_bytes = cursor.u32()
-            if dtype not in _DTYPES:
-                raise WeightsError(
-                    f"{path}: variable {name} has unknown CTranslate2 data type {dtype}.",
-                    "Convert the model with --quantization float16 or float32.",
-                )
-            if n_bytes != int(np.prod(shape, dtype=np.int64)) * _DTYPES[dtype].itemsize:
-                raise not_ct2
-            variables[name] = Variable(name, dtype, shape, cursor.offset, n_bytes)
-            cursor.skip(n_bytes)
-        aliases = {}
-        for _ in range(cursor.u32()):
-            alias = cursor.string()
-            aliases[alias] = cursor.string()
-    except _Truncated:
-        raise _truncated(path) from None
-    except (ValueError, UnicodeDecodeError):
-        raise not_ct2 from None
-    if spec != "WhisperSpec":
-        raise WeightsError(
-            f"{path} is a CTranslate2 {spec} model, not Whisper.", "Pass a Whisper model."
-        )
-    return spec, revision, variables, aliases

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 from ane_core.errors import WeightsError
+from ane_core.file_checks import check_safetensors, refuse_lfs_pointer
 from whisper.model import ModelDimensions
 
 from whisper_ane.weights.openai_checkpoint import _load_untrusted, file_sha256
@@ -130,7 +131,7 @@ def read_dims(directory: Path) -> ModelDimensions:
     try:
         config: dict[str, Any] = json.loads(config_path.read_text(encoding="utf-8"))
         dims = ModelDimensions(**{ours: int(config[key]) for ours, key in _CONFIG_DIMS.items()})
-    except (ValueError, TypeError, KeyError) as e:
+    except (ValueError, TypeError, KeyError, OverflowError) as e:
         raise WeightsError(f"{config_path} is not a usable WhisperConfig ({e!r}).", _FIX) from None
     if config.get("scale_embedding"):
         raise WeightsError(
@@ -151,10 +152,11 @@ def read_alignment_heads(directory: Path) -> tuple[tuple[int, int], ...] | None:
     path = directory / "generation_config.json"
     if not path.is_file():
         return None
+    refuse_lfs_pointer(path)
     try:
         heads = json.loads(path.read_text(encoding="utf-8")).get("alignment_heads")
         return None if heads is None else tuple((int(layer), int(head)) for layer, head in heads)
-    except (ValueError, TypeError, AttributeError) as e:
+    except (ValueError, TypeError, AttributeError, OverflowError) as e:
         raise WeightsError(
             f"{path} is not valid generation config JSON ({e}).", "Restore it."
         ) from None
@@ -166,6 +168,7 @@ def weight_files(directory: Path) -> list[Path]:
         return [directory / SAFETENSORS]
     index = directory / SAFETENSORS_INDEX
     if index.is_file():
+        refuse_lfs_pointer(index)
         try:
             shards = sorted(
                 set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
@@ -174,6 +177,13 @@ def weight_files(directory: Path) -> list[Path]:
             raise WeightsError(
                 f"{index} is not a safetensors index ({e!r}).", "Restore it."
             ) from None
+        for name in shards:  # a file of this directory, never a path that leaves it
+            if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+                raise WeightsError(
+                    f"{index} names shard {str(name)[:80]!r}, which is not a file name in "
+                    f"{directory}.",
+                    "Restore it.",
+                )
         paths = [directory / name for name in shards]
         missing = [p.name for p in paths if not p.is_file()]
         if missing:
@@ -246,6 +256,7 @@ def _read_tensors(files: list[Path]) -> dict[str, torch.Tensor]:
 
     tensors: dict[str, torch.Tensor] = {}
     for path in files:
+        check_safetensors(path)  # LFS pointer, cut short, sizes the file cannot back
         try:
             tensors.update(load_file(path))
         except (SafetensorError, OSError) as e:

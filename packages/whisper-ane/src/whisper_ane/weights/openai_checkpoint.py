@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-import zipfile
 from pathlib import Path
 
 import torch
 from ane_core.errors import WeightsError
+from ane_core.file_checks import check_torch_zip
 from whisper.model import ModelDimensions
 
 _FIX = "Pass an openai-whisper .pt checkpoint, a CTranslate2 model directory, or --weights random."
@@ -35,16 +35,13 @@ def _first_line(error: BaseException) -> str:
 
 
 def _load_untrusted(path: Path) -> object:
-    """``torch.load`` with ``weights_only=True``; every failure becomes one clear WeightsError."""
-    with open(path, "rb") as f:
-        head = f.read(4)
-    if not head:
-        raise WeightsError(f"checkpoint {path} is empty.", _FIX)
-    if head == b"PK\x03\x04" and not zipfile.is_zipfile(path):
-        raise WeightsError(
-            f"checkpoint {path} is truncated (its zip archive has no end).",
-            "Download or copy it again.",
-        )
+    """``torch.load`` with ``weights_only=True``; every failure becomes one clear WeightsError.
+
+    The zip archive is checked first (:func:`ane_core.file_checks.check_torch_zip`: not
+    empty, not a Git LFS pointer, not cut short, no entry larger than the file), so torch
+    never allocates a record the file cannot back.
+    """
+    check_torch_zip(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -83,7 +80,7 @@ def load_openai_checkpoint(path: Path) -> tuple[ModelDimensions, dict[str, torch
         )
     try:
         dims = ModelDimensions(**{k: int(v) for k, v in checkpoint["dims"].items()})
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:
         raise WeightsError(f"checkpoint {path} has unusable 'dims' ({e}).", _FIX) from None
     source: dict = checkpoint.pop("model_state_dict")
     del checkpoint

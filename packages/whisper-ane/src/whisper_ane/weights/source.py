@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import gzip
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +21,11 @@ import torch
 import whisper
 import whisper.model
 from ane_core.errors import UsageError, WeightsError
+from ane_core.file_checks import refuse_lfs_pointer
 from whisper.model import ModelDimensions
 
 from whisper_ane.weights.ctranslate2 import Ct2Checkpoint
+from whisper_ane.weights.dims_check import check_dims, check_dims_match_tensors
 from whisper_ane.weights.download import fetch_checkpoint
 from whisper_ane.weights.huggingface import (
     files_sha256,
@@ -94,6 +97,7 @@ def load_weights(
         assert size is not None  # refused above
         path, sha256 = fetch_checkpoint(size, download_root)
         dims, state = load_openai_checkpoint(path)
+        check_dims(dims, path)
         check_size(size, dims, path)
         heads = _official_alignment_heads(size, dims)
         weights = LoadedWeights(dims, state, f"openai:{path}", str(path), sha256, heads)
@@ -170,7 +174,12 @@ def check_size(size: str | None, dims: ModelDimensions, where: object) -> None:
 
 
 def check_state_dict(dims: ModelDimensions, state: dict[str, torch.Tensor], where: object) -> None:
-    """Names and shapes must be exactly those of ``Whisper(dims)``: fail here, not mid-export."""
+    """Names and shapes must be exactly those of ``Whisper(dims)``: fail here, not mid-export.
+
+    The dimensions are first matched against the tensors that carry them, so the model
+    skeleton built to list the expected shapes is never larger than the checkpoint justifies.
+    """
+    check_dims_match_tensors(dims, state, where)
     expected = expected_shapes(dims)
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))
@@ -202,9 +211,11 @@ def _parse_seed(checkpoint: str, default: int) -> int:
 
 
 def _load_directory(size: str | None, path: Path) -> LoadedWeights:
+    refuse_lfs_pointer(path / "config.json")  # it decides which reader the directory gets
     if is_huggingface_dir(path):
         return _load_huggingface(size, path)
     with Ct2Checkpoint(path) as ct2:
+        check_dims(ct2.dims, path)
         check_size(size, ct2.dims, path)  # before reading any tensor data
         heads = ct2.alignment_heads
         _check_alignment_heads(ct2.dims, heads, path / "config.json")
@@ -224,6 +235,7 @@ def _check_alignment_heads(
 
 def _load_huggingface(size: str | None, path: Path) -> LoadedWeights:
     dims = read_dims(path)
+    check_dims(dims, path / "config.json")
     check_size(size, dims, path)  # before reading any tensor data
     heads = read_alignment_heads(path)
     _check_alignment_heads(dims, heads, path / "generation_config.json")
@@ -233,18 +245,24 @@ def _load_huggingface(size: str | None, path: Path) -> LoadedWeights:
 
 
 def _load_file(size: str | None, path: Path) -> LoadedWeights:
-    sha256 = file_sha256(path)
     dims, state = load_openai_checkpoint(path)
+    check_dims(dims, path)
     check_size(size, dims, path)
-    for name in _volatile_buffers(dims):  # some tools save these; Whisper(dims) rebuilds them
+    for name in _volatile_buffers():  # some tools save these; Whisper(dims) rebuilds them
         state.pop(name, None)
+    sha256 = file_sha256(path)
     return LoadedWeights(dims, state, f"openai:{path}", str(path), sha256)
 
 
-def _volatile_buffers(dims: ModelDimensions) -> set[str]:
-    """Non-persistent buffers (causal mask, alignment heads): not part of a state dict."""
-    model = meta_whisper(dims)
-    return {name for name, _ in model.named_buffers()} - set(model.state_dict())
+@functools.cache
+def _volatile_buffers() -> frozenset[str]:
+    """Non-persistent buffers (causal mask, alignment heads): not part of a state dict.
+
+    Their names do not depend on the dimensions, so a one-layer model lists them: nothing is
+    built from a checkpoint's dimensions before they are matched against its tensors.
+    """
+    model = meta_whisper(ModelDimensions(1, 1, 2, 1, 1, 1, 1, 2, 1, 1))
+    return frozenset({name for name, _ in model.named_buffers()} - set(model.state_dict()))
 
 
 def _official_alignment_heads(
