@@ -9,9 +9,11 @@ import math
 
 import pytest
 from ane_core import plugins
+from ane_core.convert import to_coreml, trace
 from ane_core.export import export_component
 from ane_core.inspect import inspect_package
 from ane_core.targets import Precision, parse_target
+from whisper_ane.model.decoder import TextDecoderANE
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +98,35 @@ def test_whisper_decoders_report_their_traffic_per_token(whisper_tiny, tmp_path)
     assert kept.input_bytes == token + masks + 2 * cross and kept.state_bytes == 2 * cache
     assert kept.output_bytes == d.n_vocab * 2 + heads * d.n_audio_ctx * 2
     assert kept.summary().startswith("per token:")
+
+
+class _OldDecoder(TextDecoderANE):
+    """The decoder as it was built before this rule: the token lookup reads the embedding
+    as a (n_vocab, C) table of its own, the logits its (n_i, C, 1, 1) chunks."""
+
+    def embed(self, token, kv_cache_update_mask, tables=None):
+        positional = kv_cache_update_mask @ self.positional_embedding
+        x = (self.token_embedding(token) + positional)[:, :, None, None]
+        update = kv_cache_update_mask[:, None, None, :]
+        return x, update, 1.0 - update
+
+
+def test_duplicate_weights_finds_the_old_decoder_s_second_table_and_none_today(
+    whisper_tiny, tmp_path
+):
+    arch, weights = whisper_tiny
+    for component in ("encoder", "cross_kv", "decoder"):
+        report = inspect_package(_whisper_export(whisper_tiny, tmp_path, component, "ane"))
+        assert report.count("duplicate-weights") == 0, component
+    model = arch.build("decoder", "ane", weights, alignment_heads=())
+    d = weights.dims
+    old = _OldDecoder(d.n_vocab, d.n_text_ctx, d.n_text_state, d.n_text_head, d.n_text_layer)
+    old.load_state_dict(model.module.state_dict())
+    model.module = old.eval()
+    path = tmp_path / "old-decoder.mlpackage"
+    mlmodel = to_coreml(trace(model), model, Precision.FP16, parse_target("macOS13")[1])
+    mlmodel.save(str(path))
+    found = [f for f in inspect_package(path).findings if f.rule == "duplicate-weights"]
+    table = d.n_vocab * d.n_text_state * 2
+    assert len(found) == 4  # each logits chunk repeats a quarter of the lookup table
+    assert sum(f.data["bytes"] for f in found) == table  # 38 MiB for tiny.en

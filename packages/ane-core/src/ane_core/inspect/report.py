@@ -26,6 +26,7 @@ from ane_core.inspect.census import (
 )
 from ane_core.inspect.compute_plan import compute_plan
 from ane_core.inspect.cost import Cost, estimate_cost
+from ane_core.inspect.duplicates import duplicate_weights
 from ane_core.inspect.program import Program, read_program
 from ane_core.inspect.rules import RULES, Finding, run_rules
 from ane_core.inspect.traffic import CallTraffic, call_traffic
@@ -146,6 +147,7 @@ def inspect_package(
         for function in program.functions
         for finding in run_rules(function, precision=precision, flexibility=flexibility)
     ]
+    findings += duplicate_weights(checked)
     inputs = [describe_feature(f) for f in spec.description.input]
     outputs = [describe_feature(f) for f in spec.description.output]
     states = [describe_feature(f) for f in spec.description.state]

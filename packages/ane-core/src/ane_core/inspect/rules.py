@@ -114,14 +114,16 @@ Check = Callable[[RuleContext], Iterator[Finding]]
 
 @dataclass(frozen=True)
 class Rule:
-    """One ANE rule. ``effect``: ``off-ane`` (the op or tensor runs on GPU/CPU) or ``slow``
-    (it stays but costs memory traffic)."""
+    """One ANE rule. ``effect``: ``off-ane`` (the op or tensor runs on GPU/CPU), ``slow``
+    (it stays but costs memory traffic) or ``size`` (it costs package and memory size).
+    ``check`` looks at the program; ``None`` for a rule that reads the package's files
+    (run by :func:`ane_core.inspect.inspect_package`)."""
 
     id: str
     title: str
     effect: str
     reason: str
-    check: Check
+    check: Check | None
 
 
 def _check_cast(ctx: RuleContext) -> Iterator[Finding]:
@@ -385,6 +387,15 @@ RULES: tuple[Rule, ...] = (
         _check_gather,
     ),
     Rule(
+        "duplicate-weights",
+        "duplicated weights",
+        "size",
+        "A tensor stored twice (same bytes, or a reshape or transpose of another) ships and "
+        "loads twice: a tied embedding kept as a lookup table and as the logits weight cost "
+        "Whisper tiny's decoder +70% (issue 19). Read from the weight file.",
+        None,
+    ),
+    Rule(
         "not-split-heads",
         "attention not split per head",
         "slow",
@@ -403,4 +414,4 @@ def run_rules(
 ) -> list[Finding]:
     """Every finding of every rule for one function, in table order."""
     ctx = RuleContext(function, precision, dict(flexibility or {}))
-    return [finding for rule in RULES for finding in rule.check(ctx)]
+    return [finding for rule in RULES if rule.check is not None for finding in rule.check(ctx)]

@@ -116,7 +116,7 @@ def _parse_spec(model: Path) -> Any:
     return spec
 
 
-def _weight_file(checked: CheckedPackage, file_name: str) -> Path:
+def weight_file(checked: CheckedPackage, file_name: str) -> Path:
     """The file a ``blobFileValue`` names, if it lies in the package's weights folder."""
     parts = PurePosixPath(file_name).parts
     if len(parts) != 3 or parts[0] != MODEL_PATH or parts[1] != WEIGHTS_DIR or parts[2] == "..":
@@ -212,6 +212,6 @@ def check_package(path: str | Path) -> CheckedPackage:
     checked = CheckedPackage(path=path, manifest=manifest, spec=_parse_spec(model))
     by_file: dict[Path, list[BlobReference]] = defaultdict(list)
     for ref in blob_references(checked.spec):
-        by_file[_weight_file(checked, ref.file_name)].append(ref)
+        by_file[weight_file(checked, ref.file_name)].append(ref)
     checked.weight_files = [_check_weight_file(p, refs) for p, refs in sorted(by_file.items())]
     return checked
