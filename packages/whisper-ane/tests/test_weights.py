@@ -275,7 +275,9 @@ def test_other_spec_and_garbage_are_refused(small_state, tmp_path):
 
 def test_openai_checkpoint_round_trip(tiny_random, tmp_path):
     path = tmp_path / "tiny.pt"
-    torch.save({"dims": asdict(tiny_random.dims), "model_state_dict": tiny_random.state_dict}, path)
+    torch.save(
+        {"dims": asdict(tiny_random.dims), "model_state_dict": dict(tiny_random.state_dict)}, path
+    )
     loaded = load_weights("tiny", str(path))
     assert loaded.dims == tiny_random.dims
     assert loaded.state_dict.keys() == tiny_random.state_dict.keys()
@@ -331,12 +333,14 @@ def test_non_checkpoint_files_are_refused(tmp_path, content, message):
 
 def test_truncated_and_foreign_checkpoints_are_refused(tiny_random, tmp_path):
     path = tmp_path / "tiny.pt"
-    torch.save({"dims": asdict(tiny_random.dims), "model_state_dict": tiny_random.state_dict}, path)
+    torch.save(
+        {"dims": asdict(tiny_random.dims), "model_state_dict": dict(tiny_random.state_dict)}, path
+    )
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(WeightsError, match="truncated"):
         load_weights("tiny", str(path))
-    torch.save(tiny_random.state_dict, path)  # a bare state dict: no dims
+    torch.save(dict(tiny_random.state_dict), path)  # a bare state dict: no dims
     with pytest.raises(WeightsError, match="not an openai-whisper checkpoint"):
         load_weights("tiny", str(path))
     state = dict(tiny_random.state_dict)
@@ -445,7 +449,9 @@ def test_offline_download_names_the_alternatives(whisper_cache, monkeypatch):
 def test_cached_checkpoint_loads_without_network(whisper_cache, monkeypatch, tiny_random):
     whisper_cache.mkdir()
     path = whisper_cache / "tiny.pt"
-    torch.save({"dims": asdict(tiny_random.dims), "model_state_dict": tiny_random.state_dict}, path)
+    torch.save(
+        {"dims": asdict(tiny_random.dims), "model_state_dict": dict(tiny_random.state_dict)}, path
+    )
     sha = _sha256(path)
     monkeypatch.setitem(whisper._MODELS, "tiny", f"https://example.invalid/models/{sha}/tiny.pt")
     loaded = load_weights("tiny", None)
@@ -458,7 +464,9 @@ def test_cached_checkpoint_loads_without_network(whisper_cache, monkeypatch, tin
 def test_cached_checkpoint_with_wrong_sha_is_an_error(whisper_cache, monkeypatch, tiny_random):
     whisper_cache.mkdir()
     path = whisper_cache / "tiny.pt"
-    torch.save({"dims": asdict(tiny_random.dims), "model_state_dict": tiny_random.state_dict}, path)
+    torch.save(
+        {"dims": asdict(tiny_random.dims), "model_state_dict": dict(tiny_random.state_dict)}, path
+    )
     monkeypatch.setitem(
         whisper._MODELS, "tiny", f"https://example.invalid/models/{'0' * 64}/tiny.pt"
     )
@@ -481,6 +489,8 @@ def test_alignment_heads_come_from_the_source_then_whisper_s_table(tiny_en_dir, 
     assert random.alignment_heads == tuple(map(tuple, model.alignment_heads.indices().T.tolist()))
     assert random.alignment_heads == ct2.alignment_heads  # the same heads, two routes
     checkpoint = tmp_path / "tiny.pt"
-    torch.save({"dims": asdict(random.dims), "model_state_dict": random.state_dict}, checkpoint)
+    torch.save(
+        {"dims": asdict(random.dims), "model_state_dict": dict(random.state_dict)}, checkpoint
+    )
     assert load_weights("tiny.en", str(checkpoint)).alignment_heads == random.alignment_heads
     assert load_weights(None, str(checkpoint)).alignment_heads is None

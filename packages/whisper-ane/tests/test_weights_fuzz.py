@@ -111,7 +111,7 @@ def _subject(kind: str, root: Path, weights: LoadedWeights):
         folder = root / kind
         folder.mkdir()
         argument = folder / "small.pt"
-        state = {"dims": dataclasses.asdict(SMALL), "model_state_dict": weights.state_dict}
+        state = {"dims": dataclasses.asdict(SMALL), "model_state_dict": dict(weights.state_dict)}
         torch.save(state, argument)
         headers = {argument.name: _pt_header_ranges(argument)}
     sizes = {p.name: p.stat().st_size for p in folder.iterdir()}

@@ -25,6 +25,7 @@ from whisper_ane.runtime.audio_files import check_audio_files
 from whisper_ane.runtime.package_transcripts import package_transcripts
 from whisper_ane.runtime.transcription import BACKENDS, make_transcriber
 from whisper_ane.weights import SIZES
+from whisper_ane.weights.lazy import LazyStateDict
 from whisper_ane.weights.source import LoadedWeights, load_weights
 
 
@@ -52,11 +53,15 @@ class WhisperArchitecture(Architecture):
 
     def release_weights(self, weights: LoadedWeights, remaining: Sequence[str]) -> None:
         """Free ``encoder.*`` once no encoder is left to export, ``decoder.*`` once neither
-        cross_kv nor decoder is (a medium encoder is 1.2 GB of float32)."""
+        cross_kv nor decoder is (a medium encoder is 1.2 GB of float32); tensors read lazily
+        (:mod:`whisper_ane.weights.lazy`) are all dropped, to be read again by the next
+        component that needs them, so each export holds only its own."""
         for prefix, users in (("encoder.", {"encoder"}), ("decoder.", {"cross_kv", "decoder"})):
             if not users & set(remaining):
                 for name in [n for n in weights.state_dict if n.startswith(prefix)]:
                     del weights.state_dict[name]
+        if isinstance(weights.state_dict, LazyStateDict):
+            weights.state_dict.unload()
 
     def latency_cases(self, component, variant, weights, **options):
         return latency.latency_cases(self, component, variant, weights, **options)

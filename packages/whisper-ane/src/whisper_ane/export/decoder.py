@@ -38,10 +38,7 @@ EXAMPLE_POSITION = 3
 
 def _decoder_module(factory, weights: LoadedWeights, keep=None) -> torch.nn.Module:
     """Build on the meta device and adopt the ``decoder.`` tensors (``keep`` filters names)."""
-    state = component_state(weights, "decoder.")
-    if keep is not None:
-        state = {name: tensor for name, tensor in state.items() if keep(name)}
-    return materialize(factory, state)
+    return materialize(factory, component_state(weights, "decoder.", keep))
 
 
 def _is_cross_kv(name: str) -> bool:

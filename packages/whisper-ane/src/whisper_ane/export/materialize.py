@@ -13,9 +13,15 @@ import torch
 from whisper_ane.weights.source import LoadedWeights
 
 
-def component_state(weights: LoadedWeights, prefix: str) -> dict[str, torch.Tensor]:
-    """The part of a whisper state dict under ``prefix`` (e.g. ``encoder.``), prefix removed."""
-    return {k[len(prefix) :]: v for k, v in weights.state_dict.items() if k.startswith(prefix)}
+def component_state(
+    weights: LoadedWeights, prefix: str, keep: Callable[[str], bool] | None = None
+) -> dict[str, torch.Tensor]:
+    """The part of a whisper state dict under ``prefix`` (e.g. ``encoder.``), prefix removed
+    (``keep``: only the names, without prefix, it accepts). Only those tensors are read from
+    a lazy state dict (:mod:`whisper_ane.weights.lazy`)."""
+    names = [name for name in weights.state_dict if name.startswith(prefix)]
+    names = [name for name in names if keep is None or keep(name[len(prefix) :])]
+    return {name[len(prefix) :]: weights.state_dict[name] for name in names}
 
 
 def materialize(

@@ -31,6 +31,7 @@ from whisper_ane.weights.ct2_format import (
     parse_index,
     truncated_error,
 )
+from whisper_ane.weights.lazy import LazyStateDict
 
 # ---------------------------------------------------------------------------------------
 # Name mapping: openai-whisper state-dict suffix -> (CTranslate2 suffix, part, parts).
@@ -121,6 +122,9 @@ class Ct2Checkpoint:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
         self._file.close()
 
     def sha256(self) -> str:
@@ -129,8 +133,22 @@ class Ct2Checkpoint:
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """All weights as float32 tensors under openai-whisper names (int8 dequantized)."""
+        return dict(self.lazy_state_dict())
+
+    def lazy_state_dict(self) -> LazyStateDict:
+        """The weights under openai-whisper names, each read from the file when first asked
+        for (float32, int8 dequantized). The file stays open while the dict lives."""
         mapping = name_map(self.dims.n_audio_layer, self.dims.n_text_layer)
-        return {ours: torch.from_numpy(self._rows(*where)) for ours, where in mapping.items()}
+        shapes = {ours: self._shape_of(*where) for ours, where in mapping.items()}
+        return LazyStateDict(
+            shapes, lambda ours: torch.from_numpy(self._rows(*mapping[ours])), str(self.path)
+        )
+
+    def _shape_of(self, name: str, part: int, parts: int) -> tuple[int, ...]:
+        """Shape of :meth:`_rows`' result, from the header (no data read; checked there)."""
+        var, rows, _ = self._layout(name, part, parts)
+        shape = tuple(var.shape)
+        return (rows.stop - rows.start, *shape[1:]) if parts > 1 else shape
 
     # -- internals ---------------------------------------------------------------------
 
@@ -165,39 +183,52 @@ class Ct2Checkpoint:
             )
         return int(values[0])
 
-    def _rows(self, name: str, part: int, parts: int) -> np.ndarray:
-        """Row block ``part`` of ``parts`` of a variable, as a fresh float32 array."""
+    def _layout(self, name: str, part: int, parts: int) -> tuple[Variable, slice, Variable | None]:
+        """Where :meth:`_rows` finds its data, checked against the header alone (so a model
+        that cannot load fails when opened, before any tensor is read): the variable, the row
+        block of ``part`` of ``parts`` fused projections, and the scale variable of an
+        integer tensor."""
         var = self._variable(name)
-        raw = self._raw(var)
+        total_rows = var.shape[0] if var.shape else 1
         rows = slice(None)  # also fits 0-d variables (a global int16 scale)
-        total_rows = raw.shape[0] if raw.ndim else 1
         if parts > 1:
-            if raw.ndim == 0 or raw.shape[0] % parts:
+            if not var.shape or var.shape[0] % parts:
                 raise WeightsError(
                     f"{self.path}: {var.name} has shape {var.shape}, which does not split into "
                     f"{parts} fused projections.",
                     "Re-convert the model.",
                 )
-            n = raw.shape[0] // parts
+            n = var.shape[0] // parts
             rows = slice(part * n, (part + 1) * n)
+        if var.dtype not in INTEGER:
+            return var, rows, None
+        # CTranslate2 stores round(w * scale) with a per-row (int8) or global (int16) scale.
+        scale_name = f"{var.name}_scale"
+        if scale_name not in self.variables:
+            raise WeightsError(
+                f"{self.path}: {var.name} is an integer tensor without {scale_name} (unsupported quantization).",
+                "Convert the model with --quantization float16 or float32.",
+            )
+        scale = self.variables[scale_name]
+        count = int(np.prod(scale.shape)) if scale.shape else 1
+        if len(scale.shape) > 1 or count not in (1, total_rows):  # global, or one per row
+            raise WeightsError(
+                f"{self.path}: {scale_name} holds {count} scales for {total_rows} rows.",
+                "Re-convert the model.",
+            )
+        return var, rows, scale
+
+    def _rows(self, name: str, part: int, parts: int) -> np.ndarray:
+        """Row block ``part`` of ``parts`` of a variable, as a fresh float32 array."""
+        var, rows, scale_var = self._layout(name, part, parts)
+        raw = self._raw(var)
+        if parts > 1:
             raw = raw[rows]
         if var.dtype == BF16:
             return (raw.astype(np.uint32) << 16).view(np.float32)
         values = raw.astype(np.float32)
-        if var.dtype in INTEGER:
-            # CTranslate2 stores round(w * scale) with a per-row (int8) or global (int16) scale.
-            scale_name = f"{var.name}_scale"
-            if scale_name not in self.variables:
-                raise WeightsError(
-                    f"{self.path}: {var.name} is an integer tensor without {scale_name} (unsupported quantization).",
-                    "Convert the model with --quantization float16 or float32.",
-                )
-            scale = self._rows(scale_name, 0, 1)
-            if scale.ndim > 1 or scale.size not in (1, total_rows):  # global, or one per row
-                raise WeightsError(
-                    f"{self.path}: {scale_name} holds {scale.size} scales for {total_rows} rows.",
-                    "Re-convert the model.",
-                )
+        if scale_var is not None:
+            scale = self._raw(scale_var).astype(np.float32)
             if scale.size > 1:
                 scale = scale[rows].reshape(-1, *[1] * (values.ndim - 1))
             values /= scale

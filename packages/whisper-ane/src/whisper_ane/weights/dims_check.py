@@ -19,6 +19,8 @@ import torch
 from ane_core.errors import WeightsError
 from whisper.model import ModelDimensions
 
+from whisper_ane.weights.lazy import tensor_shape
+
 MAX_TEXT_CTX = 4096
 """Text positions read at most: every Whisper model has 448, and a model's causal mask holds
 the square of this many floats (64 MiB here)."""
@@ -86,9 +88,9 @@ def check_dims_match_tensors(
     for name, shape in expected.items():
         if name not in state:
             raise WeightsError(f"checkpoint {where} lacks {name}.", _FIX)
-        if tuple(state[name].shape) != shape:
+        if tensor_shape(state, name) != shape:
             raise WeightsError(
-                f"checkpoint {where}: {name} has shape {tuple(state[name].shape)}, but its "
+                f"checkpoint {where}: {name} has shape {tensor_shape(state, name)}, but its "
                 f"dimensions say {shape}.",
                 _FIX,
             )

@@ -8,10 +8,14 @@ dimensions of real weights always come from the checkpoint itself.
 
 from __future__ import annotations
 
+import hashlib
+
 import torch
 import whisper.model
 from ane_core.errors import UsageError
 from whisper.model import ModelDimensions
+
+from whisper_ane.weights.lazy import LazyStateDict
 
 
 def _dims(
@@ -110,30 +114,37 @@ def expected_shapes(dims: ModelDimensions) -> dict[str, tuple[int, ...]]:
     return {name: tuple(t.shape) for name, t in meta_whisper(dims).state_dict().items()}
 
 
-def random_state_dict(dims: ModelDimensions, seed: int) -> dict[str, torch.Tensor]:
-    """Seeded float32 weights in openai-whisper names: N(0, 0.02) weights, zero biases.
+def random_tensor(
+    name: str, shape: tuple[int, ...], seed: int, norm_weights: set[str]
+) -> torch.Tensor:
+    """The seeded float32 tensor ``name`` of a random Whisper: N(0, 0.02) weights, zero biases,
+    LayerNorm weights of ones and the encoder's fixed sinusoids (activations stay in a
+    realistic range for tracing and numeric checks). Each tensor has its own generator,
+    seeded from ``seed`` and its name, so tensors can be made in any order, one component at
+    a time, and are the same every time."""
+    if name == "encoder.positional_embedding":
+        return whisper.model.sinusoids(*shape).float()
+    if name in norm_weights:
+        return torch.ones(shape)
+    if name.endswith(".bias"):
+        return torch.zeros(shape)
+    key = int.from_bytes(hashlib.sha256(f"{seed}/{name}".encode()).digest()[:8], "little")
+    generator = torch.Generator().manual_seed(key)
+    return torch.empty(shape).normal_(0.0, 0.02, generator=generator)
 
-    LayerNorm weights are ones and the encoder positional embedding is Whisper's fixed
-    sinusoids, so activations stay in a realistic range for tracing and numeric checks.
-    Tensors are filled in place in state-dict order from one ``torch.Generator``: the same
-    seed gives identical weights, and peak memory is one copy of the model.
-    """
+
+def random_state_dict(dims: ModelDimensions, seed: int) -> LazyStateDict:
+    """Seeded random weights in openai-whisper names (see :func:`random_tensor`), made when
+    first asked for (:class:`~whisper_ane.weights.lazy.LazyStateDict`)."""
     model = meta_whisper(dims)
     norm_weights = {
         f"{name}.weight"
         for name, module in model.named_modules()
         if isinstance(module, torch.nn.LayerNorm)
     }
-    generator = torch.Generator().manual_seed(seed)
-    state: dict[str, torch.Tensor] = {}
-    for name, meta in model.state_dict().items():
-        shape = tuple(meta.shape)
-        if name == "encoder.positional_embedding":
-            state[name] = whisper.model.sinusoids(*shape).float()
-        elif name in norm_weights:
-            state[name] = torch.ones(shape)
-        elif name.endswith(".bias"):
-            state[name] = torch.zeros(shape)
-        else:
-            state[name] = torch.empty(shape).normal_(0.0, 0.02, generator=generator)
-    return state
+    shapes = {name: tuple(meta.shape) for name, meta in model.state_dict().items()}
+    return LazyStateDict(
+        shapes,
+        lambda name: random_tensor(name, shapes[name], seed, norm_weights),
+        f"random(seed={seed})",
+    )

@@ -13,6 +13,7 @@ import base64
 import dataclasses
 import functools
 import gzip
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from whisper_ane.weights.huggingface import (
     read_alignment_heads,
     read_dims,
 )
+from whisper_ane.weights.lazy import tensor_shape
 from whisper_ane.weights.openai_checkpoint import file_sha256, load_openai_checkpoint
 from whisper_ane.weights.random_init import (
     DIMENSIONS,
@@ -49,8 +51,10 @@ class LoadedWeights:
     """Weights in openai-whisper names, with where they came from (for model metadata)."""
 
     dims: ModelDimensions
-    state_dict: dict[str, torch.Tensor]
-    """openai-whisper names (as in ``Whisper(dims).state_dict()``), float32 tensors."""
+    state_dict: MutableMapping[str, torch.Tensor]
+    """openai-whisper names (as in ``Whisper(dims).state_dict()``), float32 tensors; for
+    random weights and CTranslate2 directories a :class:`~whisper_ane.weights.lazy.
+    LazyStateDict` that reads each tensor when first asked for."""
     source: str
     """Human description: ``ctranslate2:/dir``, ``openai:/path/x.pt`` or ``random(seed=0)``."""
     checkpoint_path: str | None
@@ -191,9 +195,9 @@ def check_state_dict(dims: ModelDimensions, state: dict[str, torch.Tensor], wher
             "Pass an openai-whisper checkpoint or a CTranslate2 Whisper directory.",
         )
     for name, shape in expected.items():
-        if tuple(state[name].shape) != shape:
+        if tensor_shape(state, name) != shape:
             raise WeightsError(
-                f"checkpoint {where}: {name} has shape {tuple(state[name].shape)}, expected {shape}.",
+                f"checkpoint {where}: {name} has shape {tensor_shape(state, name)}, expected {shape}.",
                 "The checkpoint is damaged or not a Whisper model; pass another one.",
             )
 
@@ -214,14 +218,23 @@ def _load_directory(size: str | None, path: Path) -> LoadedWeights:
     refuse_lfs_pointer(path / "config.json")  # it decides which reader the directory gets
     if is_huggingface_dir(path):
         return _load_huggingface(size, path)
-    with Ct2Checkpoint(path) as ct2:
+    ct2 = Ct2Checkpoint(path)  # stays open while its lazy state dict reads tensors
+    try:
         check_dims(ct2.dims, path)
         check_size(size, ct2.dims, path)  # before reading any tensor data
         heads = ct2.alignment_heads
         _check_alignment_heads(ct2.dims, heads, path / "config.json")
         return LoadedWeights(
-            ct2.dims, ct2.state_dict(), f"ctranslate2:{path}", str(ct2.path), ct2.sha256(), heads
+            ct2.dims,
+            ct2.lazy_state_dict(),
+            f"ctranslate2:{path}",
+            str(ct2.path),
+            ct2.sha256(),
+            heads,
         )
+    except BaseException:
+        ct2.close()
+        raise
 
 
 def _check_alignment_heads(
