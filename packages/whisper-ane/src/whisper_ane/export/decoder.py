@@ -103,7 +103,7 @@ def build_decoder(
     (both variants; none by default here, see :mod:`whisper_ane.export.alignment_heads`).
     """
     _no_options("decoder", options)
-    alignment_heads = _checked_heads(alignment_heads, weights)
+    alignment_heads = checked_alignment_heads(alignment_heads, weights)
     if stateful:
         if variant != "ane":
             raise UsageError("only the ANE decoder has a stateful variant.", "Use --arch ane.")
@@ -217,7 +217,8 @@ def _heads_text(heads: AlignmentHeads) -> str:
     return ",".join(f"{layer}:{head}" for layer, head in heads)
 
 
-def _checked_heads(heads: AlignmentHeads, weights: LoadedWeights) -> AlignmentHeads:
+def checked_alignment_heads(heads: AlignmentHeads, weights: LoadedWeights) -> AlignmentHeads:
+    """``heads`` checked against the model, or a one-line usage error naming the limits."""
     d = weights.dims
     try:
         return check_alignment_heads(heads, d.n_text_layer, d.n_text_head)

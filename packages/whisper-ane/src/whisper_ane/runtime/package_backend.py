@@ -150,6 +150,19 @@ def _weights_key(weights: LoadedWeights) -> str:
     return (weights.sha256 or hashlib.sha256(weights.source.encode()).hexdigest())[:16]
 
 
+def packages_directory(
+    weights: LoadedWeights,
+) -> tuple[Path, tempfile.TemporaryDirectory | None]:
+    """Where exports of ``weights`` are kept for decoding: ``$ANE_PACKAGES_DIR/KEY`` (kept
+    across runs), or a fresh temporary directory, returned too so its owner keeps it alive
+    as long as it reads the packages."""
+    kept = os.environ.get(PACKAGES_DIR_ENV)
+    scratch = None if kept else tempfile.TemporaryDirectory(prefix="ane-packages-")
+    directory = Path(kept) / _weights_key(weights) if kept else Path(scratch.name)
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory, scratch
+
+
 def exported_backend(
     architecture: Architecture,
     weights: LoadedWeights,
@@ -168,10 +181,7 @@ def exported_backend(
     executor, stateful = split_backend(backend)
     if executor == "coreml":
         require_macos()  # before minutes of exporting
-    kept = os.environ.get(PACKAGES_DIR_ENV)
-    scratch = None if kept else tempfile.TemporaryDirectory(prefix="ane-packages-")
-    directory = Path(kept) / _weights_key(weights) if kept else Path(scratch.name)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory, scratch = packages_directory(weights)
     packages = export_packages(
         architecture,
         weights,

@@ -12,12 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ane_core.architecture import Architecture
+from ane_core.architecture import NATIVE_LAYOUT, Architecture
 from ane_core.errors import UsageError
 from ane_core.targets import Precision
 
 from whisper_ane.runtime.backends import TORCH_BACKENDS, torch_backend
 from whisper_ane.runtime.decoding import DecodeStats, StaticCacheWhisper, transcribe
+from whisper_ane.runtime.layout_transcription import layout_transcriber
 from whisper_ane.runtime.package_backend import PACKAGE_BACKENDS, exported_backend
 from whisper_ane.weights.source import LoadedWeights
 
@@ -41,6 +42,7 @@ def make_transcriber(
     *,
     backend: str = "torch-ane",
     precision: Precision = Precision.FP32,
+    layout: str = NATIVE_LAYOUT,
 ) -> Transcriber:
     """Build the backend once; the returned function transcribes one file per call.
 
@@ -48,9 +50,15 @@ def make_transcriber(
     ``without_timestamps``, and returns ``{"audio", "language", "text", "segments",
     "timings"}``. Decoding is greedy at temperature 0, as ``whisper.transcribe`` with
     ``temperature=0.0``. ``architecture`` is the registered Whisper architecture, which
-    exports the packages of the package backends.
+    exports the packages of the package backends. ``layout`` ``whisperkit``: decode with an
+    exported WhisperKit folder as WhisperKit drives it (:mod:`whisper_ane.runtime.
+    layout_transcription`; ``backend`` mil or coreml, FP16, always without timestamps).
     """
     check_backend(backend)
+    if layout != NATIVE_LAYOUT:
+        return layout_transcriber(
+            architecture, weights, layout=layout, backend=backend, precision=precision
+        )
     if backend in PACKAGE_BACKENDS:  # the exported packages: reference executor or Core ML
         model = StaticCacheWhisper(exported_backend(architecture, weights, backend, precision))
     else:
