@@ -11,7 +11,9 @@ import json
 from pathlib import Path
 
 import click
+from ane_core.architecture import NATIVE_LAYOUT
 from ane_core.errors import UsageError
+from ane_core.layout_export import find_layout
 from ane_core.plugins import get_architecture
 from ane_core.targets import parse_precision
 
@@ -29,7 +31,9 @@ from ane_bench.weights_option import weights_options
     show_default=True,
     help="What runs the model: torch-ane (ANE modules) or torch-stock (original modules).",
 )
-@click.option("--precision", default="fp32", show_default=True, help="fp16 or fp32.")
+@click.option(
+    "--precision", default=None, help="fp16 or fp32 (default fp32; a --layout's own default)."
+)
 @click.option("--language", default=None, help="Spoken language code; default: detect.")
 @click.option(
     "--task",
@@ -39,6 +43,12 @@ from ane_bench.weights_option import weights_options
 )
 @click.option("--without-timestamps", is_flag=True, help="Decode text tokens only.")
 @click.option("--json", "as_json", is_flag=True, help="Print text, segments and timings as JSON.")
+@click.option(
+    "--layout",
+    default=NATIVE_LAYOUT,
+    show_default=True,
+    help="Decode with an app layout's exported packages, driven as the app does (`ane list`).",
+)
 def transcribe_command(
     architecture,
     audio,
@@ -51,6 +61,7 @@ def transcribe_command(
     task,
     without_timestamps,
     as_json,
+    layout,
 ) -> None:
     """Transcribe AUDIO files with ARCHITECTURE (greedy decoding, temperature 0)."""
     arch = get_architecture(architecture)
@@ -63,10 +74,15 @@ def transcribe_command(
     backends = tuple(getattr(arch, "transcribe_backends", ()))
     if backend not in backends:
         raise UsageError(f"unknown backend {backend!r}.", f"Use one of: {', '.join(backends)}.")
-    prec = parse_precision(precision)
+    native = find_layout(arch, layout).name == NATIVE_LAYOUT
+    prec = parse_precision(
+        precision or ("fp32" if native else find_layout(arch, layout).default_precision)
+    )
     arch.check_input_files(audio)
     weights = arch.load_weights(size or arch.default_size(), checkpoint, seed=seed)
-    run = make_transcriber(weights, backend=backend, precision=prec)
+    run = make_transcriber(
+        weights, backend=backend, precision=prec, **({} if native else {"layout": layout})
+    )
     results = [
         run(path, language=language, task=task, without_timestamps=without_timestamps)
         for path in audio
