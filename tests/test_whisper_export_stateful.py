@@ -34,4 +34,4 @@ def test_whisper_stateful_decoder_export(tmp_path):
     assert "0 cast" in result.output and path.name in result.output
     program = Program.load(path)
     assert sorted(program.states) == ["key_cache", "value_cache"]
-    assert sorted(program.outputs) == [f"logits_{i}" for i in range(4)]
+    assert sorted(program.outputs) == ["alignment_weights", *(f"logits_{i}" for i in range(4))]
