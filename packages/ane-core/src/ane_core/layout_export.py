@@ -131,6 +131,9 @@ def export_layout(
     target_name, target_value = target
     first = output_dir / plan.outputs[0]
     result = LayoutExportResult(layout=plan.layout, outputs=[first])
+    files = dict(plan.files(weights))
+    if files and plan.root is None:
+        raise ValueError(f"layout {plan.layout!r} writes files but has no root folder")
     with staging(first, force=force) as stage, stage.temporary_files():
         root = stage.path if plan.root is not None else stage.dir
         if plan.root is not None:
@@ -154,9 +157,6 @@ def export_layout(
             )
             if compile_models:
                 compile_package(staged, staged.parent)
-        files = dict(plan.files(weights))
-        if files and plan.root is None:
-            raise ValueError(f"layout {plan.layout!r} writes files but has no root folder")
         for relative, content in files.items():
             path = root / relative
             path.parent.mkdir(parents=True, exist_ok=True)

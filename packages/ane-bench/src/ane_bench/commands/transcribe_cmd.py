@@ -74,10 +74,9 @@ def transcribe_command(
     backends = tuple(getattr(arch, "transcribe_backends", ()))
     if backend not in backends:
         raise UsageError(f"unknown backend {backend!r}.", f"Use one of: {', '.join(backends)}.")
-    native = find_layout(arch, layout).name == NATIVE_LAYOUT
-    prec = parse_precision(
-        precision or ("fp32" if native else find_layout(arch, layout).default_precision)
-    )
+    chosen = find_layout(arch, layout)
+    native = chosen.name == NATIVE_LAYOUT
+    prec = parse_precision(precision or ("fp32" if native else chosen.default_precision))
     arch.check_input_files(audio)
     weights = arch.load_weights(size or arch.default_size(), checkpoint, seed=seed)
     run = make_transcriber(

@@ -67,6 +67,8 @@ class WindowResult:
     language: str | None
     prompt: list[int]
     tokens: list[int]
+    steps: int = 0
+    """Decoder calls (the prompt's and each sampled token's)."""
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -169,7 +171,7 @@ class WhisperKitFolder:
             index += 1
         done = time.perf_counter()
         seconds = {"encoder_s": encoded - start, "decoder_s": done - encoded}
-        return WindowResult(language, prompt, tokens, seconds | {"decoder_steps": index + 1})
+        return WindowResult(language, prompt, tokens, index + 1, seconds)
 
     def transcribe(
         self, audio: np.ndarray, *, language: str | None = None, task: str = "transcribe"
@@ -190,7 +192,8 @@ class WhisperKitFolder:
                     "end": min(len(audio), begin + self.window_samples) / SAMPLE_RATE,
                     "text": text,
                     "tokens": result.tokens,
-                    **result.seconds,
+                    "decoder_steps": result.steps,
+                    **{name: round(value, 4) for name, value in result.seconds.items()},
                 }
             )
         return {"language": detected or "en", "text": "".join(texts), "segments": segments}
