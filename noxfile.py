@@ -315,3 +315,24 @@ def export_all(session: nox.Session) -> None:
         *defaults,
         *args,
     )
+
+
+@nox.session(name="export-layouts", default=False)
+def export_layouts(session: nox.Session) -> None:
+    """Every Whisper size in both app layouts (whisper.cpp, WhisperKit), random weights: the
+    slow test that checks the shapes each app reads (128 mel bins for large-v3 and turbo),
+    then the real-weight layout checks of multilingual base (WhisperKit tokens on jfk and
+    the Spanish clip). Not part of CI: about 20 minutes on 2 cores (the sizes alone took
+    16.5 minutes here, 13 GB peak resident with large-v3).
+    Extra arguments go to pytest (`nox -s export-layouts -- -k tiny`)."""
+    install_package(session, "whisper-ane")
+    session.run(
+        "pytest",
+        "packages/whisper-ane/tests/test_layout_all_sizes.py",
+        "packages/whisper-ane/tests/test_whisperkit_layout.py",
+        "-q",
+        "-rs",
+        "-m",
+        "slow",
+        *session.posargs,
+    )

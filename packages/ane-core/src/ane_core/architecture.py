@@ -17,9 +17,14 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ane_core.datatypes import (  # re-exported: plugins import them from here
+    NATIVE,
+    NATIVE_LAYOUT,
     BuildOption,
     ExportableModel,
     LatencyCase,
+    Layout,
+    LayoutPackage,
+    LayoutPlan,
     PackageItem,
     ParityCase,
     TensorSpec,
@@ -31,10 +36,15 @@ if TYPE_CHECKING:
     from ane_core.targets import Precision
 
 __all__ = [
+    "NATIVE",
+    "NATIVE_LAYOUT",
     "VARIANTS",
     "Architecture",
     "ExportableModel",
     "LatencyCase",
+    "Layout",
+    "LayoutPackage",
+    "LayoutPlan",
     "ParityCase",
     "TensorSpec",
     "WeightsInfo",
@@ -203,6 +213,55 @@ class Architecture(ABC):
         """
         return None
 
+    def layouts(self) -> Sequence[Layout]:
+        """The layouts ``--layout`` accepts, ``native`` first (see :class:`Layout`).
+
+        Default: only ``native``, the components under ane's own I/O contract. An
+        architecture that can be dropped into an app adds that app's layout and implements
+        :meth:`layout_plan`.
+        """
+        return (NATIVE,)
+
+    def layout_plan(
+        self,
+        layout: str,
+        *,
+        size: str | None,
+        name: str | None,
+        checkpoint: str | None,
+        **options: Any,
+    ) -> LayoutPlan:
+        """What ``--layout layout`` writes (any layout but ``native``): its packages, their
+        references, the folder and the files beside them (see :class:`LayoutPlan`).
+
+        Called before the weights load, so that every path is checked first: ``name`` is
+        ``--name`` (None: the plugin's default, e.g. the size), ``checkpoint`` the weight
+        source as given; ``options`` are the build options. Default: no layout but native.
+        """
+        raise UsageError(
+            f"{self.name} has no --layout {layout!r}.",
+            f"Use one of: {', '.join(item.name for item in self.layouts())}.",
+        )
+
+    def layout_parity_inputs(
+        self,
+        layout: str,
+        package: str,
+        weights: Any,
+        files: Sequence[str] = (),
+        **options: Any,
+    ) -> list[ParityCase]:
+        """Named real inputs for the package ``package`` of ``layout``, which ``ane parity
+        --layout`` feeds both the package and its reference (they share their I/O).
+
+        Default: one case, the package build's example inputs (``files`` ignored).
+        """
+        plan = self.layout_plan(layout, size=None, name=None, checkpoint=None, **options)
+        for item in plan.packages:
+            if item.name == package:
+                return [ParityCase("example", tuple(item.build(weights).example_inputs))]
+        raise UsageError(f"{self.name} --layout {layout} has no package {package!r}.")
+
     def describe(self) -> dict[str, Any]:
         """A JSON-ready summary for ``ane list``."""
         return {
@@ -215,4 +274,5 @@ class Architecture(ABC):
             "stateful_components": {
                 variant: list(self.stateful_components(variant)) for variant in self.variants
             },
+            "layouts": [layout.describe() for layout in self.layouts()],
         }

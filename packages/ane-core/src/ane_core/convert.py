@@ -61,14 +61,12 @@ def check_output_shapes(mlmodel: Any, model: ExportableModel) -> None:
 
 def _input_type(spec: TensorSpec, precision: Precision) -> Any:
     ct = coremltools()
-    dtype = np.int32 if spec.kind == "int" else precision.numpy_dtype
-    return ct.TensorType(name=spec.name, shape=spec.shape, dtype=dtype)
+    return ct.TensorType(name=spec.name, shape=spec.shape, dtype=spec.numpy_dtype(precision).type)
 
 
 def _output_type(spec: TensorSpec, precision: Precision) -> Any:
     ct = coremltools()
-    dtype = np.int32 if spec.kind == "int" else precision.numpy_dtype
-    return ct.TensorType(name=spec.name, dtype=dtype)
+    return ct.TensorType(name=spec.name, dtype=spec.numpy_dtype(precision).type)
 
 
 def _state_type(spec: TensorSpec, module: torch.nn.Module) -> Any:

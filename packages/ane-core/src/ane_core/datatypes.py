@@ -10,15 +10,18 @@ helpers; nothing here runs a model or imports coremltools.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
 from ane_core.errors import UsageError
+
+if TYPE_CHECKING:
+    from ane_core.targets import Precision
 
 METADATA_PREFIX = "ane."
 """Every key ``ane`` writes into a package's user-defined metadata starts with this."""
@@ -29,13 +32,24 @@ class TensorSpec:
     """One model input or output as Core ML will see it.
 
     ``kind`` "float" tensors follow the export precision (float16 in an FP16 model, so no
-    cast is inserted at the model's edge); "int" tensors are int32.
+    cast is inserted at the model's edge); "float32" tensors are float32 whatever the
+    precision, for an app whose contract fixes the dtype (whisper.cpp copies float32
+    out of its encoder): an FP16 program then computes in float16 and coremltools adds one
+    ``cast`` at that edge; "int" tensors are int32.
     """
 
     name: str
     shape: tuple[int, ...]
     description: str
-    kind: Literal["float", "int"] = "float"
+    kind: Literal["float", "float32", "int"] = "float"
+
+    def numpy_dtype(self, precision: Precision) -> np.dtype:
+        """The dtype this tensor crosses the model's edge in, exported at ``precision``."""
+        if self.kind == "int":
+            return np.dtype(np.int32)
+        if self.kind == "float32":
+            return np.dtype(np.float32)
+        return np.dtype(precision.numpy_dtype)
 
 
 @dataclass
@@ -192,3 +206,91 @@ class PackageItem:
             meta[key + "shape"] = str(tuple(self.content.shape))
             meta[key + "dtype"] = str(self.content.dtype)
         return meta
+
+
+NATIVE_LAYOUT = "native"
+"""The layout every architecture has: its components under ane's own I/O contract."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A way to lay an export out on disk for one app (``ane export ARCH --layout NAME``).
+
+    Why a layout and not more components: an app (whisper.cpp, WhisperKit) fixes the file
+    names, the folder, the I/O names, shapes and dtypes it loads, and what else must sit
+    beside the models; a layout is that contract, written once by the plugin. ``native`` is
+    ane's own (the components one by one, :func:`ane_core.export.export_component`).
+    """
+
+    name: str
+    description: str
+    precisions: tuple[str, ...] = ("fp32", "fp16")
+    """``--precision`` values the layout accepts, in the order ``ane parity`` checks them."""
+    default_precision: str = "fp16"
+    precision_note: str = ""
+    """What ``--precision`` means for this layout, when it is not simply compute and I/O."""
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-ready summary for ``ane list``."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "precisions": list(self.precisions),
+            "default_precision": self.default_precision,
+            "precision_note": self.precision_note,
+        }
+
+
+NATIVE = Layout(NATIVE_LAYOUT, "ane's own I/O contract, one package per component")
+"""The default layout of every architecture (see :meth:`Architecture.layouts`)."""
+
+
+@dataclass
+class LayoutPackage:
+    """One model of a layout: where it goes and how to build it and its reference.
+
+    ``build(weights)`` gives the module to export, with the app's I/O names, shapes and
+    dtypes; ``reference(weights)`` a module with the *same* inputs and outputs computed the
+    original way (the stock model), which ``ane parity --layout`` compares the export with.
+    Callables, not modules, so that a plan can be made (and its paths checked) before any
+    weights load.
+    """
+
+    name: str
+    """Short name in reports and metadata (``TextDecoder``)."""
+    path: str
+    """Where the ``.mlpackage`` goes, relative to the plan's :attr:`LayoutPlan.root`."""
+    build: Callable[[Any], ExportableModel]
+    reference: Callable[[Any], ExportableModel]
+
+
+@dataclass
+class LayoutPlan:
+    """Everything one layout export writes, from :meth:`Architecture.layout_plan`.
+
+    ``root`` None: the single package is written straight into the output directory (and no
+    file beside it); otherwise a folder ``root`` holds every package and file and is
+    published whole, so a failure leaves nothing half-written.
+    """
+
+    layout: str
+    packages: Sequence[LayoutPackage]
+    root: str | None = None
+    files: Callable[[Any], Mapping[str, bytes]] = lambda weights: {}
+    """Extra files by path relative to ``root`` (``config.json``), made from the weights."""
+    notes: Callable[[Any], Sequence[str]] = lambda weights: ()
+    """Lines ``ane export`` prints after writing (a file the source could not provide...)."""
+
+    def __post_init__(self) -> None:
+        if not self.packages:
+            raise ValueError(f"layout {self.layout!r} plans no package")
+        if self.root is None and len(self.packages) != 1:
+            raise ValueError(f"layout {self.layout!r} has several packages but no root folder")
+        paths = [package.path for package in self.packages]
+        if len(set(paths)) != len(paths) or not all(p.endswith(".mlpackage") for p in paths):
+            raise ValueError(f"layout {self.layout!r} package paths must be distinct .mlpackage")
+
+    @property
+    def outputs(self) -> list[str]:
+        """What appears in the output directory: the root folder, or the one package."""
+        return [self.root] if self.root is not None else [self.packages[0].path]

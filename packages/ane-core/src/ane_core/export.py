@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ane_core.architecture import Architecture
+from ane_core.architecture import Architecture, ExportableModel
 from ane_core.compress import NO_COMPRESSION, Compression, compress_model, describe
 from ane_core.convert import to_coreml, trace
 from ane_core.errors import UsageError
@@ -129,6 +129,34 @@ def check_stateful(architecture: Architecture, variant: str, components: list[st
         )
 
 
+def convert_model(
+    model: ExportableModel,
+    *,
+    precision: Precision,
+    target: Any,
+    metadata: dict[str, str],
+    reporter: Reporter,
+    label: str,
+    timings: dict[str, float],
+) -> Any:
+    """Trace and convert a built model (phases ``trace`` and ``convert``), free its PyTorch
+    weights and write ``metadata`` and the I/O descriptions into the ``MLModel``.
+
+    Why a function of its own: every export, one component (:func:`export_component`) or
+    a whole app layout (:mod:`ane_core.layout_export`), turns a built model into a Core ML
+    model the same way.
+    """
+    with timed_phase(reporter, label, "trace", timings):
+        traced = trace(model)
+    with timed_phase(reporter, label, "convert", timings):
+        mlmodel = to_coreml(traced, model, precision, target)
+        del traced
+        model.module = None  # free the PyTorch weights before saving
+        gc.collect()
+        apply_metadata(mlmodel, model, metadata)
+    return mlmodel
+
+
 def export_component(
     architecture: Architecture,
     *,
@@ -187,26 +215,27 @@ def export_component(
             model = architecture.build(component, variant, weights, **options)
             items = architecture.package_items(component, variant, weights, precision, **options)
             item_metadata = items_metadata(items)  # refuses repeated names before converting
-        with timed_phase(reporter, label, "trace", timings):
-            traced = trace(model)
-        with timed_phase(reporter, label, "convert", timings):
-            mlmodel = to_coreml(traced, model, precision, target_value)
-            del traced
-            model.module = None  # free the PyTorch weights before saving
-            gc.collect()
-            metadata = export_metadata(
-                architecture=architecture.name,
-                size=size,
-                component=component,
-                variant=variant,
-                precision=precision.value,
-                target=target_name,
-                weights=weights,
-                extra_packages=getattr(architecture, "metadata_packages", ()),
-            )
-            metadata[PREFIX + "compression"] = describe(compression, target_name)
-            metadata.update(item_metadata)
-            apply_metadata(mlmodel, model, metadata)
+        metadata = export_metadata(
+            architecture=architecture.name,
+            size=size,
+            component=component,
+            variant=variant,
+            precision=precision.value,
+            target=target_name,
+            weights=weights,
+            extra_packages=getattr(architecture, "metadata_packages", ()),
+        )
+        metadata[PREFIX + "compression"] = describe(compression, target_name)
+        metadata.update(item_metadata)
+        mlmodel = convert_model(
+            model,
+            precision=precision,
+            target=target_value,
+            metadata=metadata,
+            reporter=reporter,
+            label=label,
+            timings=timings,
+        )
         if compression.enabled:  # metadata survives compression (coremltools copies it)
             with timed_phase(reporter, label, "compress", timings):
                 mlmodel = compress_model(mlmodel, compression, target_name)

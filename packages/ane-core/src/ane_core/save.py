@@ -73,20 +73,33 @@ class Staging:
 
     def publish(self) -> Path:
         """Rename the finished package onto the target (replacing it only with ``force``)."""
-        if not self.path.exists():
-            raise OutputError(f"writing {self.target.name} produced nothing.")
+        return self._move(self.path, self.target)
+
+    def publish_beside(self, name: str) -> Path:
+        """Rename ``name``, written into the staging directory beside the package (a
+        compiled ``.mlmodelc``, say), onto the target's directory, as :meth:`publish` does.
+
+        Why: what one export makes should appear only when all of it exists; calling this
+        for each extra output right before :meth:`publish` keeps the window between them to
+        a few renames.
+        """
+        return self._move(self.dir / name, self.target.parent / name)
+
+    def _move(self, source: Path, target: Path) -> Path:
+        if not source.exists():
+            raise OutputError(f"writing {target.name} produced nothing.")
         try:
-            if self.target.exists():
+            if target.exists():
                 if not self.force:
                     raise OutputError(
-                        f"{self.target} appeared while exporting (another export?).",
+                        f"{target} appeared while exporting (another export?).",
                         "Pass --force to overwrite it.",
                     )
-                os.replace(self.target, self.dir / (self.target.name + ".old"))
-            os.replace(self.path, self.target)
+                os.replace(target, self.dir / (target.name + ".old"))
+            os.replace(source, target)
         except OSError as error:
-            raise _write_error(self.target, error) from error
-        return self.target
+            raise _write_error(target, error) from error
+        return target
 
 
 @contextlib.contextmanager

@@ -13,7 +13,16 @@ import torch
 from torch import nn
 
 from ane_core import hookimpl
-from ane_core.architecture import Architecture, ExportableModel, ParityCase, TensorSpec
+from ane_core.architecture import (
+    NATIVE,
+    Architecture,
+    ExportableModel,
+    Layout,
+    LayoutPackage,
+    LayoutPlan,
+    ParityCase,
+    TensorSpec,
+)
 from ane_core.layers import LayerNormANE, LinearConv2d, MultiHeadAttentionANE
 
 WIDTH, HEADS, SEQ = 64, 4, 32
@@ -66,7 +75,7 @@ class ToyWeights:
     sha256: str | None = None
 
 
-class ToyArchitecture(Architecture):
+class _ToyComponents(Architecture):
     name = "toy"
     description = "two-layer toy transformer (tests only)"
 
@@ -110,6 +119,112 @@ class ToyArchitecture(Architecture):
 
     def to_reference_layout(self, component, variant, outputs):
         return tuple(o[:, :, 0].transpose(1, 2) if variant == "ane" else o for o in outputs)
+
+
+class SequenceFirst(nn.Module):
+    """An ANE module behind a sequence-first ``(1, S, C)`` interface (the toy app's)."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x.transpose(1, 2)[:, :, None])[:, :, 0].transpose(1, 2)
+
+
+TOY_LAYOUTS = (
+    NATIVE,
+    Layout(
+        "flat",
+        "one sequence-first package, float32 in and out, for an app that reads float32",
+        precision_note="compute precision; the I/O is float32 either way",
+    ),
+    Layout(
+        "bundle",
+        "a folder with the ANE and the stock model and a config.json (FP16 only)",
+        precisions=("fp16",),
+    ),
+)
+"""Layouts of the toy: one package at the top level, and a folder of two plus a file."""
+
+
+class ToyLayoutsMixin:
+    """The toy's layouts (:data:`TOY_LAYOUTS`), for the layout tests of ane-core and the CLI."""
+
+    def layouts(self):
+        return TOY_LAYOUTS
+
+    def layout_plan(self, layout, *, size, name, checkpoint, **options):
+        name = name or f"toy-{size or 'small'}"
+        if layout == "flat":
+            package = LayoutPackage(
+                "encoder", f"{name}-flat.mlpackage", self._flat_model, self._flat_reference
+            )
+            return LayoutPlan(layout, [package])
+        if layout == "bundle":
+            packages = [
+                LayoutPackage(
+                    "Ane",
+                    "Ane.mlpackage",
+                    lambda w: self.build("encoder", "ane", w),
+                    lambda w: self._channels_first_reference(w),
+                ),
+                LayoutPackage(
+                    "Stock",
+                    "models/Stock.mlpackage",
+                    lambda w: self.build("encoder", "stock", w),
+                    lambda w: self.build("encoder", "stock", w),
+                ),
+            ]
+            return LayoutPlan(
+                layout,
+                packages,
+                root=name,
+                files=lambda w: {"config.json": b'{"width": %d}' % WIDTH},
+                notes=lambda w: [f"{name}: toy bundle"],
+            )
+        return super().layout_plan(layout, size=size, name=name, checkpoint=checkpoint)
+
+    def _flat_model(self, weights):
+        ane = self.build("encoder", "ane", weights)
+        stock = self.build("encoder", "stock", weights)
+        return ExportableModel(
+            module=SequenceFirst(ane.module).eval(),
+            inputs=[TensorSpec("x", (1, SEQ, WIDTH), "toy input", kind="float32")],
+            outputs=[TensorSpec("y", (1, SEQ, WIDTH), "toy output", kind="float32")],
+            example_inputs=stock.example_inputs,
+        )
+
+    def _flat_reference(self, weights):
+        model = self._flat_model(weights)
+        model.module = self.build("encoder", "stock", weights).module
+        return model
+
+    def _channels_first_reference(self, weights):
+        model = self.build("encoder", "ane", weights)
+        model.module = SequenceFirstToChannelsFirst(self.build("encoder", "stock", weights).module)
+        return model
+
+    def layout_parity_inputs(self, layout, package, weights, files=(), **options):
+        (case,) = self.parity_inputs("encoder", "stock", weights)
+        if layout == "bundle" and package == "Ane":
+            return [ParityCase(case.name, (case.inputs[0].transpose(1, 2)[:, :, None],))]
+        return [case]
+
+
+class SequenceFirstToChannelsFirst(nn.Module):
+    """A sequence-first module behind the channels-first ``(1, C, 1, S)`` interface."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x[:, :, 0].transpose(1, 2)).transpose(1, 2)[:, :, None]
+
+
+class ToyArchitecture(ToyLayoutsMixin, _ToyComponents):
+    """The toy: one component in two variants, and the layouts of :data:`TOY_LAYOUTS`."""
 
 
 class ToyPlugin:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ane_core.architecture import Architecture, ExportableModel
+from ane_core.architecture import Architecture, ExportableModel, Layout, LayoutPlan
 from ane_core.build_options import BuildOption
 
 from whisper_ane.export.components import (
@@ -20,8 +20,10 @@ from whisper_ane.export.components import (
     STATEFUL_COMPONENTS,
     build_component,
 )
+from whisper_ane.export.layouts import layout_plan, layouts
 from whisper_ane.runtime import latency, parity_inputs
 from whisper_ane.runtime.audio_files import check_audio_files
+from whisper_ane.runtime.layout_parity_inputs import layout_parity_inputs
 from whisper_ane.runtime.package_transcripts import package_transcripts
 from whisper_ane.runtime.transcription import BACKENDS, make_transcriber
 from whisper_ane.weights import SIZES
@@ -93,6 +95,17 @@ class WhisperArchitecture(Architecture):
     def build(self, component: str, variant: str, weights: Any, **options: Any) -> ExportableModel:
         return build_component(component, variant, weights, **options)
 
+    def layouts(self) -> Sequence[Layout]:
+        """``native``, ``whispercpp`` (whisper.cpp's Core ML encoder) and ``whisperkit``
+        (WhisperKit's model folder); see :mod:`whisper_ane.export.layouts`."""
+        return layouts()
+
+    def layout_plan(self, layout, *, size, name, checkpoint, **options) -> LayoutPlan:
+        return layout_plan(layout, size=size, name=name, checkpoint=checkpoint, **options)
+
+    def layout_parity_inputs(self, layout, package, weights, files=(), **options):
+        return layout_parity_inputs(layout, package, weights, files)
+
     @property
     def transcribe_backends(self) -> tuple[str, ...]:
         """``ane transcribe --backend`` choices."""
@@ -105,9 +118,17 @@ class WhisperArchitecture(Architecture):
         backend: str,
         precision: Any = None,
         build_options: dict[str, Any] | None = None,
+        layout: str = "native",
     ):
         """A function of one audio path (and whisper's transcribe options) returning text,
-        segments (words too, with word timestamps), timings and the files written."""
+        segments (words too, with word timestamps), timings and the files written
+        (``layout`` ``whisperkit``: decoded by an exported WhisperKit folder, as WhisperKit
+        drives it)."""
         return make_transcriber(
-            self, weights, backend=backend, precision=precision, build_options=build_options
+            self,
+            weights,
+            backend=backend,
+            precision=precision,
+            build_options=build_options,
+            layout=layout,
         )

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from ane_core.architecture import NATIVE_LAYOUT
 from ane_core.build_options import parse_build_options
 from ane_core.compress import parse_compression
+from ane_core.errors import UsageError
 from ane_core.export import (
     check_stateful,
     check_variant,
@@ -15,6 +17,7 @@ from ane_core.export import (
     resolve_components,
 )
 from ane_core.inspect import inspect_package, write_report
+from ane_core.layout_export import export_layout, find_layout, layout_precisions, plan_layout
 from ane_core.plugins import get_architecture
 from ane_core.save import check_target
 from ane_core.targets import DEFAULT_TARGET, parse_precision, parse_target
@@ -46,7 +49,10 @@ from ane_bench.weights_option import weights_options
     help="ane (Neural Engine layout) or stock (original module).",
 )
 @click.option(
-    "--precision", default="fp16", show_default=True, help="fp16 or fp32 compute and I/O."
+    "--precision",
+    default=None,
+    help="fp16 or fp32 compute and I/O (default fp16; a --layout may fix the I/O dtype, "
+    "see `ane list`).",
 )
 @click.option(
     "--component", default="all", show_default=True, help="A component (see `ane list`) or all."
@@ -64,6 +70,19 @@ from ane_bench.weights_option import weights_options
     help="Keep caches inside the model as Core ML state, for components that have them "
     "(`ane list`); needs --target macOS15/iOS18 or newer.",
 )
+@click.option(
+    "--layout",
+    default=NATIVE_LAYOUT,
+    show_default=True,
+    help="How the files are laid out: native (one package per component), or an app's "
+    "layout the architecture offers (`ane list`).",
+)
+@click.option(
+    "--name",
+    default=None,
+    help="Model name in a layout's file or folder names (default: the size, or the "
+    "checkpoint's directory name).",
+)
 @click.option("--force", is_flag=True, help="Overwrite existing packages.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def export_command(
@@ -79,6 +98,8 @@ def export_command(
     target,
     compress,
     stateful,
+    layout,
+    name,
     force,
     quiet,
 ) -> None:
@@ -91,8 +112,31 @@ def export_command(
     build_options = parse_build_options(arch, build_args)
     if size is None:
         size = arch.default_size()
+    chosen = find_layout(arch, layout)
+    if chosen.name != NATIVE_LAYOUT:
+        _refuse_native_only(chosen.name, variant, component, compress, stateful)
+        _export_layout(
+            arch,
+            chosen.name,
+            size=size,
+            name=name,
+            checkpoint=checkpoint,
+            seed=seed,
+            precision=layout_precisions(chosen, [precision] if precision else [])[0],
+            target=target,
+            output_dir=output_dir,
+            force=force,
+            quiet=quiet,
+            build_options=build_options,
+        )
+        return
+    if name is not None:
+        raise UsageError(
+            "--name names a layout's files; native packages are named by size.",
+            "Drop --name, or pass --layout.",
+        )
     # Validate everything cheap before loading gigabytes of weights.
-    prec = parse_precision(precision)
+    prec = parse_precision(precision or chosen.default_precision)
     target_pair = parse_target(target, precision=prec, stateful=stateful)
     compression = parse_compression(compress)
     check_variant(arch, variant)
@@ -138,3 +182,80 @@ def export_command(
         click.echo(f"{result.path}  ({total:.1f} s, {ops} ops, {result.cast_count} cast)")
         report = inspect_package(result.path)
         click.echo(f"  {report.summary_line()}; report: {write_report(report)}")
+
+
+def _refuse_native_only(
+    layout: str, variant: str, component: str, compress: str | None, stateful: bool
+) -> None:
+    """Options that choose among native packages mean nothing to an app's layout."""
+    given = [
+        flag
+        for flag, used in (
+            (f"--arch {variant}", variant != "ane"),
+            (f"--component {component}", component != "all"),
+            (f"--compress {compress}", compress not in (None, "none")),
+            ("--stateful", stateful),
+        )
+        if used
+    ]
+    if given:
+        raise UsageError(
+            f"--layout {layout} exports the app's whole set of ANE packages; "
+            f"{', '.join(given)} applies to the native layout only.",
+            f"Drop {', '.join(flag.split()[0] for flag in given)}.",
+        )
+
+
+def _export_layout(
+    arch,
+    layout: str,
+    *,
+    size,
+    name,
+    checkpoint,
+    seed,
+    precision,
+    target,
+    output_dir: Path,
+    force: bool,
+    quiet: bool,
+    build_options,
+) -> None:
+    """``--layout``: every package and file of the app's layout, then how to compile."""
+    target_pair = parse_target(target, precision=precision)
+    plan = plan_layout(
+        arch,
+        layout,
+        size=size,
+        name=name,
+        checkpoint=checkpoint,
+        output_dir=output_dir,
+        force=force,
+        build_options=build_options,
+    )  # every path checked before the weights load
+    weights = arch.load_weights(size, checkpoint, seed=seed)
+    click.echo(f"weights: {weights.source}", err=True)
+    result = export_layout(
+        arch,
+        plan,
+        size=size,
+        weights=weights,
+        precision=precision,
+        target=target_pair,
+        output_dir=output_dir,
+        force=force,
+        reporter=PhasePrinter(enabled=not quiet),
+    )
+    for package in result.packages:
+        total = sum(package.timings.values())
+        ops = sum(package.op_counts.values())
+        click.echo(f"{package.path}  ({total:.1f} s, {ops} ops, {package.cast_count} cast)")
+        click.echo(f"  {inspect_package(package.path).summary_line()}")
+    for path in result.compiled:
+        click.echo(f"compiled: {path}")
+    if result.compile_commands:
+        click.echo("Compile on a Mac with Xcode's command line tools:")
+        for command in result.compile_commands:
+            click.echo(f"  {command}")
+    for note in result.notes:
+        click.echo(f"note: {note}")

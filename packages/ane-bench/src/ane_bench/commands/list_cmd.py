@@ -48,6 +48,13 @@ def list_command(as_json: bool) -> None:
             click.echo(f"    --stateful: {', '.join(stateful)}")
         for option in arch.get("build_options", []):
             click.echo(f"    {option['flag']} (default {option['default']}): {option['help']}")
+        layouts = arch.get("layouts", [])
+        if layouts:
+            click.echo("    --layout (default native):")
+        for layout in layouts:
+            precisions = "/".join(layout["precisions"])
+            note = f"; {layout['precision_note']}" if layout["precision_note"] else ""
+            click.echo(f"      {layout['name']}: {layout['description']} ({precisions}{note})")
     for problem in listing["problems"]:
         click.echo(f"Problem: {problem}", err=True)
 

@@ -15,7 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import click
+from ane_core.architecture import NATIVE_LAYOUT
 from ane_core.build_options import parse_build_options
+from ane_core.errors import UsageError
+from ane_core.layout_export import find_layout, layout_precisions
 from ane_core.parity import (
     DEFAULT_MIN_PSNR,
     ParityRow,
@@ -24,7 +27,7 @@ from ane_core.parity import (
     check_settings,
 )
 from ane_core.plugins import get_architecture
-from ane_core.targets import DEFAULT_TARGET, Precision, parse_precision
+from ane_core.targets import DEFAULT_TARGET, Precision
 
 from ane_bench.compress_option import compress_option, parse_compressions
 from ane_bench.reporting import PhasePrinter
@@ -96,9 +99,8 @@ def format_task_outputs(rows: Sequence[TaskOutputRow]) -> str:
     "--precision",
     "precisions",
     multiple=True,
-    default=("fp32", "fp16"),
-    show_default=True,
-    help="Export precision to check; repeat for more.",
+    help="Export precision to check; repeat for more. Default: every one the layout takes "
+    "(native: fp32 and fp16).",
 )
 @click.option(
     "--component", default="all", show_default=True, help="A component (see `ane list`) or all."
@@ -144,6 +146,12 @@ def format_task_outputs(rows: Sequence[TaskOutputRow]) -> str:
     type=click.Path(file_okay=False, path_type=Path),
     help="Keep the exported packages here (overwritten). Default: a temporary directory.",
 )
+@click.option(
+    "--layout",
+    default=NATIVE_LAYOUT,
+    show_default=True,
+    help="Check an app's layout (`ane list`): each of its packages against its reference.",
+)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--quiet", is_flag=True, help="No progress display.")
 @click.pass_context
@@ -165,6 +173,7 @@ def parity_command(
     compress,
     min_psnr_compressed,
     packages_dir,
+    layout,
     json_path,
     quiet,
 ) -> None:
@@ -175,11 +184,18 @@ def parity_command(
     arch = get_architecture(architecture)
     build_options = parse_build_options(arch, build_args)
     size = size or arch.default_size()
+    chosen = find_layout(arch, layout)
+    if chosen.name != NATIVE_LAYOUT and component != "all":
+        raise UsageError(
+            f"--layout {chosen.name} checks all its packages; --component applies to the "
+            "native layout only.",
+            "Drop --component.",
+        )
     # Everything cheap is checked (here and by check_parity) before weights load.
     components, parsed, backends = check_settings(
         arch,
         components=None if component == "all" else [component],
-        precisions=[parse_precision(p) for p in precisions],
+        precisions=layout_precisions(chosen, precisions or chosen.precisions),
         backends=backends,
         compute_units=compute_units,
         target=target,
@@ -204,6 +220,7 @@ def parity_command(
         packages_dir=packages_dir,
         build_options=build_options,
         reporter=PhasePrinter(enabled=not quiet),
+        layout=chosen.name,
     )
     click.echo(format_table(report.rows))
     if report.task_rows:

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import click
+from ane_core.architecture import NATIVE_LAYOUT
 from ane_core.build_options import parse_build_options
 from ane_core.errors import UsageError
+from ane_core.layout_export import find_layout
 from ane_core.plugins import get_architecture
 from ane_core.targets import parse_precision
 
@@ -88,6 +90,27 @@ DECODING_OPTIONS: tuple[tuple[str, Any, Any, str], ...] = (
 )
 
 
+LAYOUT_REFUSES = ("word_timestamps", "output_format", *(name for name, *_ in DECODING_OPTIONS))
+"""What an app layout's loop (the app's own, run as the app runs it) does not take."""
+
+
+def _refuse_with_a_layout(ctx: click.Context, layout: str, build_args: tuple[str, ...]) -> None:
+    """One line for options a ``--layout`` transcription cannot honour, set by the user."""
+    given = [
+        name
+        for name in LAYOUT_REFUSES
+        if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+    ]
+    if build_args:
+        given.append("build options")
+    if given:
+        raise UsageError(
+            f"--layout {layout} decodes as the app does (greedy, no word timestamps), so it "
+            f"takes no {', '.join(given)}.",
+            "Drop them, or use the native layout.",
+        )
+
+
 def decoding_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """One click option per :data:`DECODING_OPTIONS` entry, as ``--name_with_underscores``
     (whisper CLI) and ``--name-with-hyphens``."""
@@ -114,7 +137,9 @@ def decoding_options(command: Callable[..., Any]) -> Callable[..., Any]:
     "packages in the reference executor), coreml (macOS); -stateful variants.",
 )
 @click.option(
-    "--precision", default=None, help="fp16 or fp32. Default: fp16 for packages, else fp32."
+    "--precision",
+    default=None,
+    help="fp16 or fp32. Default: fp16 for packages, else fp32 (a --layout's own default).",
 )
 @click.option("--language", default=None, help="Spoken language code; default: detect.")
 @click.option(
@@ -152,6 +177,12 @@ def decoding_options(command: Callable[..., Any]) -> Callable[..., Any]:
     help="Directory for --output-format files.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print text, segments and timings as JSON.")
+@click.option(
+    "--layout",
+    default=NATIVE_LAYOUT,
+    show_default=True,
+    help="Decode with an app layout's exported packages, driven as the app does (`ane list`).",
+)
 def transcribe_command(
     architecture,
     audio,
@@ -167,6 +198,7 @@ def transcribe_command(
     output_format,
     output_dir,
     as_json,
+    layout,
     **decoding,
 ) -> None:
     """Transcribe AUDIO files with ARCHITECTURE.
@@ -184,27 +216,33 @@ def transcribe_command(
     backends = tuple(getattr(arch, "transcribe_backends", ()))
     if backend not in backends:
         raise UsageError(f"unknown backend {backend!r}.", f"Use one of: {', '.join(backends)}.")
+    chosen = find_layout(arch, layout)
     first_option = next((i for i, word in enumerate(audio) if word.startswith("-")), len(audio))
     files, build_args = audio[:first_option], audio[first_option:]
     if not files:
         raise UsageError("no audio file given before the build options.", "Put AUDIO first.")
     build_options = parse_build_options(arch, build_args)
-    prec = parse_precision(precision) if precision else None
+    native = chosen.name == NATIVE_LAYOUT
+    if native:
+        prec = parse_precision(precision) if precision else None
+    else:
+        _refuse_with_a_layout(click.get_current_context(), layout, build_args)
+        prec = parse_precision(precision or chosen.default_precision)
     paths = [Path(word) for word in files]
     arch.check_input_files(paths)
     if output_format and output_dir.exists() and not output_dir.is_dir():
         raise UsageError(f"output directory {output_dir} is a file.", "Pick a directory with -o.")
     weights = arch.load_weights(size or arch.default_size(), checkpoint, seed=seed)
-    run = make_transcriber(weights, backend=backend, precision=prec, build_options=build_options)
-    options = dict(
-        decoding,
-        language=language,
-        task=task,
-        without_timestamps=without_timestamps,
-        word_timestamps=word_timestamps,
-    )
-    if output_format:
-        options.update(output_format=output_format, output_dir=output_dir)
+    options = dict(language=language, task=task, without_timestamps=without_timestamps)
+    if native:
+        run = make_transcriber(
+            weights, backend=backend, precision=prec, build_options=build_options
+        )
+        options.update(decoding, word_timestamps=word_timestamps)
+        if output_format:
+            options.update(output_format=output_format, output_dir=output_dir)
+    else:
+        run = make_transcriber(weights, backend=backend, precision=prec, layout=layout)
     results = [run(path, **options) for path in paths]
     if as_json:
         report = {"backend": backend, "precision": results[0].get("precision"), "files": results}

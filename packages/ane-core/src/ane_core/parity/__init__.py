@@ -25,6 +25,7 @@ from ane_core.parity.check import (
     default_backends,
 )
 from ane_core.parity.component import component_parity
+from ane_core.parity.layout import layout_parity
 from ane_core.parity.rows import ParityRow, compare, module_outputs, package_feed, package_outputs
 from ane_core.parity.task_outputs import TaskOutputRow, compare_task_outputs
 
@@ -39,6 +40,7 @@ __all__ = [
     "compare_task_outputs",
     "component_parity",
     "default_backends",
+    "layout_parity",
     "module_outputs",
     "package_feed",
     "package_outputs",

@@ -11,10 +11,12 @@ from typing import Any
 
 from ane_core.architecture import Architecture
 from ane_core.compress import NO_COMPRESSION, Compression
+from ane_core.datatypes import NATIVE_LAYOUT
 from ane_core.executor.coreml import parse_compute_units, require_macos
 from ane_core.executor.run import check_backend
 from ane_core.export import package_name, resolve_components
 from ane_core.parity.component import component_parity
+from ane_core.parity.layout import check_layout_settings, layout_parity
 from ane_core.parity.rows import ParityRow
 from ane_core.parity.task_outputs import TaskOutputRow, compare_task_outputs
 from ane_core.progress import Reporter
@@ -44,6 +46,7 @@ class ParityReport:
     compressions: list[str]
     rows: list[ParityRow] = field(default_factory=list)
     task_rows: list[TaskOutputRow] = field(default_factory=list)
+    layout: str = NATIVE_LAYOUT
 
     @property
     def failed(self) -> list[ParityRow]:
@@ -57,6 +60,7 @@ class ParityReport:
         """What ``ane parity --json`` writes."""
         return {
             "architecture": self.architecture,
+            "layout": self.layout,
             "size": self.size,
             "weights": self.weights,
             "inputs": list(self.files),
@@ -113,6 +117,7 @@ def check_parity(
     packages_dir: Path | None = None,
     build_options: dict[str, Any] | None = None,
     reporter: Reporter | None = None,
+    layout: str = NATIVE_LAYOUT,
 ) -> ParityReport:
     """Compare ``arch``'s reference, ANE module and exported packages (see
     :mod:`ane_core.parity`); ``weights`` come from ``arch.load_weights``.
@@ -120,8 +125,13 @@ def check_parity(
     ``components`` None: every one. ``backends`` None: :func:`default_backends`. Packages go to
     ``packages_dir`` (overwritten) or a temporary directory removed afterwards. A compressed
     setting brings the uncompressed one along as the baseline of the task-output table.
-    Settings are checked first (:func:`check_settings`).
+    Settings are checked first (:func:`check_settings`). ``layout`` other than ``native``:
+    the layout's packages against their references instead of the components
+    (:func:`~ane_core.parity.layout.layout_parity`; ``components`` and compression do not
+    apply).
     """
+    if layout != NATIVE_LAYOUT:
+        check_layout_settings(layout, compressions=compressions)
     names, precisions, backends = check_settings(
         arch,
         components=components,
@@ -141,10 +151,28 @@ def check_parity(
         min_psnr={**DEFAULT_MIN_PSNR, **(min_psnr or {})},
         min_psnr_compressed=min_psnr_compressed,
         compressions=[c.name for c in compressions],
+        layout=layout,
     )
     with tempfile.TemporaryDirectory(prefix="ane-parity-") as scratch:
         target_dir = Path(packages_dir) if packages_dir else Path(scratch)
         target_dir.mkdir(parents=True, exist_ok=True)
+        if layout != NATIVE_LAYOUT:
+            report.rows = layout_parity(
+                arch,
+                layout,
+                size=size,
+                weights=weights,
+                files=report.files,
+                precisions=precisions,
+                backends=backends,
+                compute_units=compute_units,
+                target=target,
+                min_psnr=report.min_psnr,
+                packages_dir=target_dir,
+                build_options=dict(build_options or {}),
+                reporter=reporter,
+            )
+            return report
         for name in names:
             report.rows += component_parity(
                 arch,

@@ -56,9 +56,7 @@ def package_feed(
 ) -> dict[str, np.ndarray]:
     """Inputs by the package's names, in the dtypes the export declared."""
     return {
-        spec.name: tensor.detach()
-        .numpy()
-        .astype(np.int32 if spec.kind == "int" else precision.numpy_dtype)
+        spec.name: tensor.detach().numpy().astype(spec.numpy_dtype(precision))
         for spec, tensor in zip(model.inputs, inputs, strict=True)
     }
 

@@ -113,7 +113,7 @@ def build_decoder(
     TextDecoderANEStatefulCrossKV`).
     """
     _no_options("decoder", options)
-    alignment_heads = _checked_heads(alignment_heads, weights)
+    alignment_heads = checked_alignment_heads(alignment_heads, weights)
     if cross_kv_state and not stateful:
         raise UsageError(
             "whisper --cross-kv state keeps the cross-attention K/V as Core ML state, which "
@@ -237,7 +237,8 @@ def _heads_text(heads: AlignmentHeads) -> str:
     return ",".join(f"{layer}:{head}" for layer, head in heads)
 
 
-def _checked_heads(heads: AlignmentHeads, weights: LoadedWeights) -> AlignmentHeads:
+def checked_alignment_heads(heads: AlignmentHeads, weights: LoadedWeights) -> AlignmentHeads:
+    """``heads`` checked against the model, or a one-line usage error naming the limits."""
     d = weights.dims
     try:
         return check_alignment_heads(heads, d.n_text_layer, d.n_text_head)

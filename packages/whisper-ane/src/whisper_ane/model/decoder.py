@@ -43,6 +43,7 @@ loading) but only :class:`TextCrossAttentionKV` uses them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -61,6 +62,9 @@ from whisper_ane.model.encoder import ResidualAttentionBlockANE
 
 AlignmentHeads = tuple[tuple[int, int], ...]
 """``(layer, head)`` pairs of cross-attention heads whose weights time words."""
+
+LayerInputs = tuple[Tensor, Tensor, Tensor, Tensor]
+"""One block's key cache, value cache, cross keys and cross values, each ``(1, C, 1, S)``."""
 
 
 @dataclass
@@ -200,17 +204,40 @@ class TextDecoderANE(nn.Module):
     ) -> tuple[Tensor, list[StepResult]]:
         """Every block for one position; caches and cross K/V hold layer ``i`` in row ``i``
         (read in ``x``'s dtype). Returns the last block's output and each block's result."""
+
+        def rows(i: int) -> LayerInputs:
+            caches = key_cache[i : i + 1].to(x.dtype), value_cache[i : i + 1].to(x.dtype)
+            return (*caches, cross_k[i : i + 1], cross_v[i : i + 1])
+
+        return self.run_layers(x, rows, update, keep, key_padding_mask)
+
+    def run_layers(
+        self,
+        x: Tensor,
+        layer_inputs: Callable[[int], LayerInputs],
+        update: Tensor,
+        keep: Tensor,
+        key_padding_mask: Tensor,
+    ) -> tuple[Tensor, list[StepResult]]:
+        """Every block for one position, block ``i`` reading ``layer_inputs(i)``: its key
+        cache, value cache, cross keys and cross values, each ``(1, C, 1, S)``.
+
+        Why a callable: each I/O contract keeps the layers' caches its own way (rows of
+        ``(n_layer, C, 1, S)`` here, channel ranges of one ``(1, n_layer * C, 1, S)`` in
+        WhisperKit's) and may compute the cross K/V in the model; the step is the same.
+        """
         steps = []
         for i, block in enumerate(self.blocks):
+            key_cache, value_cache, cross_k, cross_v = layer_inputs(i)
             step = block.step(
                 x,
-                key_cache[i : i + 1].to(x.dtype),
-                value_cache[i : i + 1].to(x.dtype),
+                key_cache,
+                value_cache,
                 update,
                 keep,
                 key_padding_mask,
-                cross_k[i : i + 1],
-                cross_v[i : i + 1],
+                cross_k,
+                cross_v,
                 cross_weights=self.reads_cross_weights(i),
             )
             x = step.x
@@ -225,7 +252,10 @@ class TextDecoderANE(nn.Module):
         (coremltools folds each chunk into one ``const`` that both ops read). A lookup into a
         separate ``(n_vocab, C)`` table would store a second copy, +70% of tiny's decoder.
         """
-        return list(self.token_embedding.weight[:, :, None, None].split(self.vocab_chunks))
+        table = self.token_embedding.weight[:, :, None, None]
+        if len(self.vocab_chunks) == 1:  # coremltools misreads a one-size split_with_sizes
+            return [table]
+        return list(table.split(self.vocab_chunks))
 
     def embed(
         self, token: Tensor, kv_cache_update_mask: Tensor, tables: list[Tensor] | None = None

@@ -181,6 +181,20 @@ def _packages_key(weights: LoadedWeights, build_options: Mapping[str, Any]) -> s
     return key
 
 
+def packages_directory(
+    weights: LoadedWeights, build_options: Mapping[str, Any] | None = None
+) -> tuple[Path, tempfile.TemporaryDirectory | None]:
+    """Where exports of ``weights`` (built with ``build_options``) are kept for decoding:
+    ``$ANE_PACKAGES_DIR/KEY`` (kept across runs), or a fresh temporary directory, returned
+    too so its owner keeps it alive as long as it reads the packages."""
+    kept = os.environ.get(PACKAGES_DIR_ENV)
+    scratch = None if kept else tempfile.TemporaryDirectory(prefix="ane-packages-")
+    key = _packages_key(weights, dict(build_options or {}))
+    directory = Path(kept) / key if kept else Path(scratch.name)
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory, scratch
+
+
 def exported_backend(
     architecture: Architecture,
     weights: LoadedWeights,
@@ -200,11 +214,8 @@ def exported_backend(
     executor, stateful = split_backend(backend)
     if executor == "coreml":
         require_macos()  # before minutes of exporting
-    kept = os.environ.get(PACKAGES_DIR_ENV)
-    scratch = None if kept else tempfile.TemporaryDirectory(prefix="ane-packages-")
     options = dict(build_options or {})
-    directory = Path(kept) / _packages_key(weights, options) if kept else Path(scratch.name)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory, scratch = packages_directory(weights, options)
     packages = export_packages(
         architecture,
         weights,

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import whisper.tokenizer
 from ane_core.architecture import ParityCase
 from ane_core.targets import Precision
 
@@ -26,9 +25,10 @@ from whisper_ane.runtime.backends import ComponentRunner, TorchRunner
 from whisper_ane.runtime.decoding import load_mel
 from whisper_ane.runtime.session import DecoderSession
 from whisper_ane.weights.source import LoadedWeights
+from whisper_ane.weights.vocabulary import tokenizer_for
 
 
-def _mels(weights: LoadedWeights, files: Sequence[str]) -> list[tuple[str, torch.Tensor]]:
+def mels(weights: LoadedWeights, files: Sequence[str]) -> list[tuple[str, torch.Tensor]]:
     """``(name, (1, n_mels, 3000) mel)`` per audio file, or the example window."""
     n_mels = weights.dims.n_mels
     if not files:
@@ -46,7 +46,7 @@ def _sequence_first(x: torch.Tensor) -> torch.Tensor:
     return x[:, :, 0, :].transpose(1, 2)
 
 
-def _stock(component: str, weights: LoadedWeights) -> TorchRunner:
+def stock_runner(component: str, weights: LoadedWeights) -> TorchRunner:
     return TorchRunner(build_component(component, "stock", weights), Precision.FP32)
 
 
@@ -65,13 +65,7 @@ class _Recorder(ComponentRunner):
 
 
 def _prompt(weights: LoadedWeights) -> tuple[int, ...]:
-    multilingual = weights.dims.n_vocab >= 51865
-    tokenizer = whisper.tokenizer.get_tokenizer(
-        multilingual,
-        num_languages=weights.dims.n_vocab - 51765 - int(multilingual),
-        language="en" if multilingual else None,
-        task="transcribe",
-    )
+    tokenizer = tokenizer_for(weights.dims.n_vocab, language="en", task="transcribe")
     return tuple(tokenizer.sot_sequence_including_notimestamps)
 
 
@@ -80,11 +74,11 @@ GREEDY_STEPS = 8
 holds real text positions, not only the prompt."""
 
 
-def _decoder_step(weights: LoadedWeights, features: torch.Tensor) -> dict[str, np.ndarray]:
-    """Inputs of a real stock decoding step: the prompt, then greedy tokens; the inputs of
+def decoder_step(weights: LoadedWeights, features: torch.Tensor) -> dict[str, np.ndarray]:
+    """Inputs (by the native decoder's names, stock layout) of a real stock decoding step: the prompt, then greedy tokens; the inputs of
     the last step (caches filled by the stock decoder) are the case."""
-    cross = _stock("cross_kv", weights)({"encoder_output": features.numpy()})
-    recorder = _Recorder(_stock("decoder", weights))
+    cross = stock_runner("cross_kv", weights)({"encoder_output": features.numpy()})
+    recorder = _Recorder(stock_runner("decoder", weights))
     session = DecoderSession(recorder, cross)
     for token in _prompt(weights):
         logits = session.step(token)
@@ -111,17 +105,17 @@ def parity_inputs(
     """One case per audio file (see the module docstring), in ``variant``'s layout."""
     ane = variant == "ane"
     cases = []
-    for name, mel in _mels(weights, files):
+    for name, mel in mels(weights, files):
         if component == "encoder":
             cases.append(ParityCase(name, (mel[:, :, None, :] if ane else mel,)))
             continue
         features = torch.from_numpy(
-            _stock("encoder", weights)({"mel": mel.numpy()})["encoder_output"]
+            stock_runner("encoder", weights)({"mel": mel.numpy()})["encoder_output"]
         )
         if component == "cross_kv":
             cases.append(ParityCase(name, (_channels_first(features) if ane else features,)))
             continue
-        step = _decoder_step(weights, features)
+        step = decoder_step(weights, features)
         tensors = []
         for input_name in _DECODER_INPUTS:
             tensor = torch.from_numpy(step[input_name])

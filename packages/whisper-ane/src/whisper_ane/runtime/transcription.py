@@ -17,12 +17,13 @@ from typing import Any
 
 import numpy as np
 import whisper.utils
-from ane_core.architecture import Architecture
+from ane_core.architecture import NATIVE_LAYOUT, Architecture
 from ane_core.errors import OutputError, UsageError
 from ane_core.targets import Precision
 
 from whisper_ane.runtime.backends import TORCH_BACKENDS, torch_backend
 from whisper_ane.runtime.decoding import DecodeStats, StaticCacheWhisper, transcribe
+from whisper_ane.runtime.layout_transcription import layout_transcriber
 from whisper_ane.runtime.package_backend import PACKAGE_BACKENDS, exported_backend
 from whisper_ane.weights.source import LoadedWeights
 
@@ -132,6 +133,7 @@ def make_transcriber(
     backend: str = "torch-ane",
     precision: Precision | None = None,
     build_options: Mapping[str, Any] | None = None,
+    layout: str = NATIVE_LAYOUT,
 ) -> Transcriber:
     """Build the backend once; the returned function transcribes one file per call.
 
@@ -140,7 +142,20 @@ def make_transcriber(
     ``temperature_increment_on_fallback``), and optionally ``output_format`` with
     ``output_dir`` and the writers' options. It returns ``{"audio", "language", "text",
     "segments" (with ``words`` under word timestamps), "timings", "outputs"}``.
+    ``layout`` ``whisperkit``: decode with an exported WhisperKit folder as WhisperKit drives
+    it (:mod:`whisper_ane.runtime.layout_transcription`; ``backend`` mil or coreml, FP16,
+    greedy and without timestamps; it takes ``language``, ``task`` and
+    ``without_timestamps`` only).
     """
+    check_backend(backend)
+    if layout != NATIVE_LAYOUT:
+        return layout_transcriber(
+            architecture,
+            weights,
+            layout=layout,
+            backend=backend,
+            precision=precision or Precision.FP16,
+        )
     precision = precision or default_precision(backend)
     model = static_cache_model(
         architecture, weights, backend=backend, precision=precision, build_options=build_options

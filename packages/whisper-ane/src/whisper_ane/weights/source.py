@@ -66,6 +66,10 @@ class LoadedWeights:
     CTranslate2 ``config.json``, a Hugging Face ``generation_config.json``), else whisper's
     table for the ``--size`` asked (openai-whisper's ``_ALIGNMENT_HEADS``); ``None`` when
     neither names them (see :mod:`whisper_ane.export.alignment_heads` for the fallback)."""
+    source_dir: str | None = None
+    """The CTranslate2 or Hugging Face directory the weights came from (``None`` for a
+    ``.pt`` file, the download or random weights): where files that ship beside the
+    weights, such as ``tokenizer.json``, are found."""
 
 
 def load_weights(
@@ -231,6 +235,7 @@ def _load_directory(size: str | None, path: Path) -> LoadedWeights:
             str(ct2.path),
             ct2.sha256(),
             heads,
+            source_dir=str(path),
         )
     except BaseException:
         ct2.close()
@@ -254,7 +259,15 @@ def _load_huggingface(size: str | None, path: Path) -> LoadedWeights:
     _check_alignment_heads(dims, heads, path / "generation_config.json")
     state, files = load_huggingface_state(path, dims)
     where = files[0] if len(files) == 1 else path
-    return LoadedWeights(dims, state, f"huggingface:{path}", str(where), files_sha256(files), heads)
+    return LoadedWeights(
+        dims,
+        state,
+        f"huggingface:{path}",
+        str(where),
+        files_sha256(files),
+        heads,
+        source_dir=str(path),
+    )
 
 
 def _load_file(size: str | None, path: Path) -> LoadedWeights:
