@@ -8,6 +8,7 @@ ane-core's suite runs without whisper-ane or ane-bench, and ane-bench's without 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import nox
@@ -336,3 +337,71 @@ def export_layouts(session: nox.Session) -> None:
         "slow",
         *session.posargs,
     )
+
+
+DECODER_DESIGNS = {
+    # design: extra `ane export whisper --component decoder` arguments, or a layout
+    "native": [],
+    "native stateful": ["--stateful", "--target", "macOS15"],
+    "stateful, cross K/V as state": ["--stateful", "--target", "macOS15", "--cross-kv", "state"],
+    "WhisperKit": ["--layout", "whisperkit"],
+}
+
+
+@nox.session(name="decoder-costs", default=False)
+def decoder_costs(session: nox.Session) -> None:
+    """What one decoder token costs in each design, for every Whisper size (random weights,
+    FP16): `ane inspect`'s per-call counts of each decoder (multiply-adds, bytes in and out,
+    state kept inside) and its package size. Writes decoder-costs-results/costs.{json,md},
+    the README's per-token table. Not part of CI: 48 exports, about half an hour on 2 cores.
+    A `--size` among the extra arguments replaces the sizes (`nox -s decoder-costs -- --size
+    tiny`)."""
+    install_package(session, "whisper-ane")
+    session.install("-e", "packages/ane-bench")
+    args = list(session.posargs)
+    sizes = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--size"] or EXPORT_ALL_SIZES
+    results = Path("decoder-costs-results")
+    results.mkdir(exist_ok=True)
+    rows = []
+    for size in sizes:
+        for design, extra in DECODER_DESIGNS.items():
+            out = Path(session.create_tmp()) / "decoder-costs" / size / design.replace(" ", "_")
+            component = [] if "--layout" in extra else ["--component", "decoder"]
+            session.run(
+                "ane", "export", "whisper", "--size", size, "--weights", "random", "--quiet",
+                "--force", "-o", str(out), *component, *extra, silent=True,
+            )  # fmt: skip
+            pattern = "TextDecoder.mlpackage" if "--layout" in extra else "*-decoder-*.mlpackage"
+            package = next(out.rglob(pattern))
+            report = json.loads(
+                session.run("ane", "inspect", str(package), "--json", silent=True, stderr=None)
+            )
+            cost = report["cost"]
+            size_bytes = sum(f.stat().st_size for f in package.rglob("*") if f.is_file())
+            rows.append(
+                {
+                    "size": size,
+                    "design": design,
+                    "package": package.name,
+                    "macs_per_token": cost["macs_per_call"],
+                    "input_bytes_per_token": cost["input_bytes_per_call"],
+                    "output_bytes_per_token": cost["output_bytes_per_call"],
+                    "state_bytes": cost["state_bytes"],
+                    "package_bytes": size_bytes,
+                }
+            )
+            session.log(f"{size} {design}: {cost['per_call']}")
+            shutil.rmtree(out)
+    (results / "costs.json").write_text(json.dumps(rows, indent=2) + "\n")
+    lines = [
+        "| size | design | GMAC | MB in | MB out | state MB | package MiB |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['size']} | {r['design']} | {r['macs_per_token'] / 1e9:.3g} | "
+            f"{r['input_bytes_per_token'] / 1e6:.3g} | {r['output_bytes_per_token'] / 1e6:.3g} | "
+            f"{r['state_bytes'] / 1e6:.3g} | {r['package_bytes'] / 2**20:.1f} |"
+        )
+    (results / "costs.md").write_text("\n".join(lines) + "\n")
+    session.log("\n".join(lines))

@@ -118,9 +118,11 @@ class LayoutEcho(ToyArchitecture):
     name = "toy-echo"
     transcribe_backends = ("echo",)
 
-    def transcriber(self, weights, *, backend, precision, **layout):
-        def run(path, *, language, task, without_timestamps):
-            text = f"{layout.get('layout', 'no layout passed')} {precision.value}"
+    def transcriber(self, weights, *, backend, precision, build_options=None, **layout):
+        value = precision.value if precision else "fp32"  # the toy's native default
+
+        def run(path, *, language, task, without_timestamps, **options):
+            text = f"{layout.get('layout', 'no layout passed')} {value}"
             return {"audio": str(path), "language": language, "text": text, "segments": []}
 
         return run
@@ -158,3 +160,10 @@ def test_transcribe_passes_the_layout_on(echo, args, text):
 def test_transcribe_refuses_an_unknown_layout(echo):
     result = _run("transcribe", "toy-echo", echo, "--backend", "echo", "--layout", "nope")
     _one_line_error(result, "no --layout 'nope'")
+
+
+def test_transcribe_with_a_layout_refuses_whisper_s_decoding_options(echo):
+    """An app layout decodes as the app does; options it cannot honour are one line."""
+    args = ("transcribe", "toy-echo", echo, "--backend", "echo", "--layout", "flat")
+    result = _run(*args, "--word-timestamps", "--temperature", "0.4")
+    _one_line_error(result, "takes no word_timestamps, temperature")

@@ -18,6 +18,7 @@ from ane_core.architecture import Architecture, ExportableModel
 from ane_core.compress import NO_COMPRESSION, Compression, compress_model, describe
 from ane_core.convert import to_coreml, trace
 from ane_core.errors import UsageError
+from ane_core.memory import release_freed_memory
 from ane_core.metadata import PREFIX, apply_metadata, export_metadata
 from ane_core.mil import op_counts
 from ane_core.package_check import record_digests
@@ -245,5 +246,6 @@ def export_component(
             add_items(stage.path, items)
             record_digests(stage.path)  # last write: the digests cover the files as published
             stage.publish()
+    release_freed_memory()  # the next component's peak starts from what this one left
     result.op_counts = op_counts(path)
     return result

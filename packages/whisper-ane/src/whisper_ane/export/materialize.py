@@ -6,7 +6,7 @@ copying the checkpoint into them would double peak memory and waste seconds.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -25,10 +25,19 @@ def component_state(
 
 
 def materialize(
-    factory: Callable[[], torch.nn.Module], state: dict[str, torch.Tensor]
+    factory: Callable[[], torch.nn.Module],
+    state: dict[str, torch.Tensor],
+    drop: Sequence[str] = (),
 ) -> torch.nn.Module:
-    """Build a module on the meta device and adopt ``state``'s tensors (strict, no copy)."""
+    """Build a module on the meta device and adopt ``state``'s tensors (strict, no copy).
+
+    ``drop``: dotted paths of submodules the forward pass never runs (a decoder's
+    cross-attention key and value projections, which ``cross_kv`` computes instead); they are
+    removed before loading, so their tensors need not be in ``state`` (nor in memory)."""
     with torch.device("meta"):
         module = factory()
+    for path in drop:
+        owner, _, name = path.rpartition(".")
+        delattr(module.get_submodule(owner) if owner else module, name)
     module.load_state_dict(state, strict=True, assign=True)
     return module.eval()
