@@ -29,6 +29,7 @@ from ane_core.coreml_compile import (
 from ane_core.datatypes import NATIVE_LAYOUT
 from ane_core.errors import UsageError
 from ane_core.export import ExportResult, convert_model
+from ane_core.memory import release_freed_memory
 from ane_core.metadata import PREFIX, export_metadata
 from ane_core.mil import op_counts
 from ane_core.progress import Reporter, SilentReporter, timed_phase
@@ -155,6 +156,10 @@ def export_layout(
                     reporter=reporter,
                 )
             )
+            # Keep every component's weights (another package may need them) but let the
+            # architecture drop what it can read again, and hand freed memory back.
+            architecture.release_weights(weights, list(architecture.components()))
+            release_freed_memory()
             if compile_models:
                 compile_package(staged, staged.parent)
         for relative, content in files.items():
