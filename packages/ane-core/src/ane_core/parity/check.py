@@ -156,40 +156,29 @@ def check_parity(
     with tempfile.TemporaryDirectory(prefix="ane-parity-") as scratch:
         target_dir = Path(packages_dir) if packages_dir else Path(scratch)
         target_dir.mkdir(parents=True, exist_ok=True)
+        common = {
+            "size": size,
+            "weights": weights,
+            "files": report.files,
+            "precisions": precisions,
+            "backends": backends,
+            "compute_units": compute_units,
+            "target": target,
+            "min_psnr": report.min_psnr,
+            "packages_dir": target_dir,
+            "build_options": dict(build_options or {}),
+            "reporter": reporter,
+        }
         if layout != NATIVE_LAYOUT:
-            report.rows = layout_parity(
-                arch,
-                layout,
-                size=size,
-                weights=weights,
-                files=report.files,
-                precisions=precisions,
-                backends=backends,
-                compute_units=compute_units,
-                target=target,
-                min_psnr=report.min_psnr,
-                packages_dir=target_dir,
-                build_options=dict(build_options or {}),
-                reporter=reporter,
-            )
+            report.rows = layout_parity(arch, layout, **common)
             return report
         for name in names:
             report.rows += component_parity(
                 arch,
                 name,
-                size=size,
-                weights=weights,
-                files=report.files,
-                precisions=precisions,
-                backends=backends,
-                compute_units=compute_units,
-                target=target,
-                min_psnr=report.min_psnr,
-                packages_dir=target_dir,
-                build_options=dict(build_options or {}),
-                reporter=reporter,
                 compressions=compressions,
                 min_psnr_compressed=min_psnr_compressed,
+                **common,
             )
         if set(names) == set(arch.components()):  # the whole task needs every package
 
