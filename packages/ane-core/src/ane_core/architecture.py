@@ -202,10 +202,12 @@ class Architecture(ABC):
         packages: Mapping[str, Any],
         files: Sequence[str],
         precision: Precision,
+        **options: Any,
     ) -> dict[str, str] | None:
         """What the model's whole task makes of each input file with the exported
-        ``packages`` (every component's path, by component name, exported at ``precision``),
-        run by the reference executor: e.g. a transcript per audio file.
+        ``packages`` (every component's path, by component name, exported at ``precision``
+        with the build ``options``), run by the reference executor: e.g. a transcript per
+        audio file.
 
         Why: PSNR says how far a compressed package's tensors moved, not whether the answer a
         user sees changed; ``ane parity --compress`` compares these per setting with the

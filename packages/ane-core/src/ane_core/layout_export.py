@@ -32,6 +32,7 @@ from ane_core.export import ExportResult, convert_model
 from ane_core.memory import release_freed_memory
 from ane_core.metadata import PREFIX, export_metadata
 from ane_core.mil import op_counts
+from ane_core.package_check import record_digests
 from ane_core.progress import Reporter, SilentReporter, timed_phase
 from ane_core.save import check_target, staging
 from ane_core.targets import Precision, parse_precision
@@ -232,4 +233,6 @@ def _export_package(
     with timed_phase(reporter, label, "save", timings):  # staging turns OSError into one line
         staged.parent.mkdir(parents=True, exist_ok=True)
         mlmodel.save(str(staged))
+        del mlmodel
+        record_digests(staged)  # as export_component: `ane inspect --verify` checks them
     return result

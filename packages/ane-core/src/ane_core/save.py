@@ -24,9 +24,14 @@ TEMP_PREFIX = ".ane-tmp-"
 
 def check_target(target: Path, *, force: bool) -> None:
     """Fail fast (before any slow work) if ``target`` cannot be written."""
-    parent = target.parent
     if target.exists() and not force:
         raise OutputError(f"{target} already exists.", "Pass --force to overwrite it.")
+    check_writable(target.parent)
+
+
+def check_writable(directory: Path) -> None:
+    """Fail fast if files cannot be written into ``directory`` (created later if missing)."""
+    parent = Path(directory)
     if parent.exists() and not parent.is_dir():
         raise OutputError(f"output directory {parent} is a file.", "Pick a directory with -o.")
     probe = parent

@@ -7,16 +7,19 @@ cases) or the weights layer, and nothing below imports it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
 from ane_core.architecture import Architecture, ExportableModel, Layout, LayoutPlan
 from ane_core.build_options import BuildOption
 
+from whisper_ane.export.alignment_heads import ALIGNMENT_HEADS_OPTION
 from whisper_ane.export.components import (
     BUILD_OPTIONS,
     COMPONENTS,
     CROSS_KV_OPTION,
+    LOGITS_OPTION,
     STATEFUL_COMPONENTS,
     build_component,
 )
@@ -25,7 +28,7 @@ from whisper_ane.runtime import latency, parity_inputs
 from whisper_ane.runtime.audio_files import check_audio_files
 from whisper_ane.runtime.layout_parity_inputs import layout_parity_inputs
 from whisper_ane.runtime.package_transcripts import package_transcripts
-from whisper_ane.runtime.transcription import BACKENDS, make_transcriber
+from whisper_ane.runtime.transcription import BACKENDS, check_transcription, make_transcriber
 from whisper_ane.weights import SIZES
 from whisper_ane.weights.lazy import LazyStateDict
 from whisper_ane.weights.source import LoadedWeights, load_weights
@@ -79,18 +82,32 @@ class WhisperArchitecture(Architecture):
     def to_reference_layout(self, component, variant, outputs):
         return parity_inputs.to_reference_layout(component, variant, outputs)
 
-    def task_outputs(self, weights, packages, files, precision):
-        """The transcript of each audio file, decoded with the exported ``packages``."""
-        return package_transcripts(weights, packages, files, precision)
+    def task_outputs(self, weights, packages, files, precision, **options):
+        """The transcript of each audio file, decoded with the exported ``packages``
+        (built with the build ``options``)."""
+        return package_transcripts(weights, packages, files, precision, options)
 
     def build_options(self) -> Sequence[BuildOption]:
         return BUILD_OPTIONS
 
     def package_tags(self, component, variant, *, stateful=False, **options):
-        """``-crosskv`` for a stateful decoder that keeps the cross-attention K/V as state
-        (its inputs differ from the ``-stateful`` one's)."""
-        keeps_cross = stateful and options.get(CROSS_KV_OPTION.name) == "state"
-        return ("crosskv",) if component == "decoder" and keeps_cross else ()
+        """Words for decoder builds whose outputs or inputs differ from the default's:
+        ``onelogits`` (one ``logits`` tensor), ``noalign`` / ``heads-HASH`` (no or other
+        alignment heads), ``crosskv`` (a stateful decoder keeping the cross K/V as state)."""
+        if component != "decoder":
+            return ()
+        tags = []
+        if options.get(LOGITS_OPTION.name, LOGITS_OPTION.default) == "single":
+            tags.append("onelogits")
+        heads = options.get(ALIGNMENT_HEADS_OPTION.name, ALIGNMENT_HEADS_OPTION.default)
+        if heads != ALIGNMENT_HEADS_OPTION.default:
+            text = ",".join(f"{layer}:{head}" for layer, head in heads)
+            tags.append(
+                f"heads-{hashlib.sha256(text.encode()).hexdigest()[:6]}" if heads else "noalign"
+            )
+        if stateful and options.get(CROSS_KV_OPTION.name) == "state":
+            tags.append("crosskv")
+        return tuple(tags)
 
     def build(self, component: str, variant: str, weights: Any, **options: Any) -> ExportableModel:
         return build_component(component, variant, weights, **options)
@@ -111,6 +128,11 @@ class WhisperArchitecture(Architecture):
         """``ane transcribe --backend`` choices."""
         return BACKENDS
 
+    def check_transcription(self, **settings: Any) -> None:
+        """Refusals ``ane transcribe`` can give before loading weights (see
+        :func:`~whisper_ane.runtime.transcription.check_transcription`)."""
+        check_transcription(**settings)
+
     def transcriber(
         self,
         weights: LoadedWeights,
@@ -119,6 +141,7 @@ class WhisperArchitecture(Architecture):
         precision: Any = None,
         build_options: dict[str, Any] | None = None,
         layout: str = "native",
+        size: str | None = None,
     ):
         """A function of one audio path (and whisper's transcribe options) returning text,
         segments (words too, with word timestamps), timings and the files written
@@ -131,4 +154,5 @@ class WhisperArchitecture(Architecture):
             precision=precision,
             build_options=build_options,
             layout=layout,
+            size=size,
         )

@@ -143,13 +143,13 @@ def export_command(
     components = resolve_components(arch, component)
     if stateful:
         check_stateful(arch, variant, components)
-    for name in components:
-        keeps_state = stateful and name in arch.stateful_components(variant)
+    for each in components:
+        keeps_state = stateful and each in arch.stateful_components(variant)
         path = package_path(
             arch,
             output_dir,
             size=size,
-            component=name,
+            component=each,
             variant=variant,
             precision=prec,
             compression=compression,
@@ -160,11 +160,11 @@ def export_command(
     reporter = PhasePrinter(enabled=not quiet)
     weights = arch.load_weights(size, checkpoint, seed=seed)
     click.echo(f"weights: {weights.source}", err=True)
-    for index, name in enumerate(components):
+    for index, each in enumerate(components):
         result = export_component(
             arch,
             size=size,
-            component=name,
+            component=each,
             variant=variant,
             weights=weights,
             precision=prec,

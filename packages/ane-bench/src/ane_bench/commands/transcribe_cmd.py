@@ -22,6 +22,7 @@ from ane_core.build_options import parse_build_options
 from ane_core.errors import UsageError
 from ane_core.layout_export import find_layout
 from ane_core.plugins import get_architecture
+from ane_core.save import check_writable
 from ane_core.targets import parse_precision
 
 from ane_bench.weights_option import weights_options
@@ -97,7 +98,7 @@ LAYOUT_REFUSES = ("word_timestamps", "output_format", *(name for name, *_ in DEC
 def _refuse_with_a_layout(ctx: click.Context, layout: str, build_args: tuple[str, ...]) -> None:
     """One line for options a ``--layout`` transcription cannot honour, set by the user."""
     given = [
-        name
+        "--" + name.replace("_", "-")
         for name in LAYOUT_REFUSES
         if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
     ]
@@ -220,7 +221,10 @@ def transcribe_command(
     first_option = next((i for i, word in enumerate(audio) if word.startswith("-")), len(audio))
     files, build_args = audio[:first_option], audio[first_option:]
     if not files:
-        raise UsageError("no audio file given before the build options.", "Put AUDIO first.")
+        raise UsageError(
+            f"no audio file before {audio[0]!r}, which `ane transcribe` does not know.",
+            "See `ane transcribe --help`; the architecture's build options follow the audio.",
+        )
     build_options = parse_build_options(arch, build_args)
     native = chosen.name == NATIVE_LAYOUT
     if native:
@@ -230,19 +234,24 @@ def transcribe_command(
         prec = parse_precision(precision or chosen.default_precision)
     paths = [Path(word) for word in files]
     arch.check_input_files(paths)
-    if output_format and output_dir.exists() and not output_dir.is_dir():
-        raise UsageError(f"output directory {output_dir} is a file.", "Pick a directory with -o.")
-    weights = arch.load_weights(size or arch.default_size(), checkpoint, seed=seed)
     options = dict(language=language, task=task, without_timestamps=without_timestamps)
+    if native:
+        options.update(decoding, word_timestamps=word_timestamps)
+    check = getattr(arch, "check_transcription", None)
+    if check is not None:  # refusals the plugin can tell before any weights load
+        check(backend=backend, precision=prec, layout=layout, options=options, **build_options)
+    if output_format:
+        check_writable(output_dir)
+    weights = arch.load_weights(size or arch.default_size(), checkpoint, seed=seed)
     if native:
         run = make_transcriber(
             weights, backend=backend, precision=prec, build_options=build_options
         )
-        options.update(decoding, word_timestamps=word_timestamps)
         if output_format:
             options.update(output_format=output_format, output_dir=output_dir)
     else:
-        run = make_transcriber(weights, backend=backend, precision=prec, layout=layout)
+        size = size or arch.default_size()
+        run = make_transcriber(weights, backend=backend, precision=prec, layout=layout, size=size)
     results = [run(path, **options) for path in paths]
     if as_json:
         report = {"backend": backend, "precision": results[0].get("precision"), "files": results}

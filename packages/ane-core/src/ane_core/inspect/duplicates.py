@@ -123,13 +123,17 @@ def _row_slices(blobs: list[_Blob], reported: set[int], function: str) -> list[F
     for (_, row), group in by_row.items():
         group.sort(key=lambda b: b.size, reverse=True)
         indexes: dict[int, dict[bytes, list[int]]] = {}
+        held: dict[int, bytes] = {}
         for i, blob in enumerate(group):
             data = blob.read()
             for bigger in (b for b in group[:i] if b.size > blob.size):
                 if id(bigger) not in indexes:
                     indexes[id(bigger)] = _row_index(bigger, row)
                 starts = indexes[id(bigger)].get(_digest(data[:row]), [])
-                whole = bigger.read() if starts else b""
+                if starts and id(bigger) not in held:  # one bigger blob in memory at a time
+                    held.clear()
+                    held[id(bigger)] = bigger.read()
+                whole = held.get(id(bigger), b"")
                 start = next((s for s in starts if whole[s : s + blob.size] == data), None)
                 if start is not None:
                     rows = f"rows {start // row}..{(start + blob.size) // row - 1} of"

@@ -14,7 +14,7 @@ from ane_core.compress import NO_COMPRESSION, Compression
 from ane_core.datatypes import NATIVE_LAYOUT
 from ane_core.executor.coreml import parse_compute_units, require_macos
 from ane_core.executor.run import check_backend
-from ane_core.export import package_name, resolve_components
+from ane_core.export import package_path, resolve_components
 from ane_core.parity.component import component_parity
 from ane_core.parity.layout import check_layout_settings, layout_parity
 from ane_core.parity.rows import ParityRow
@@ -184,12 +184,26 @@ def check_parity(
 
             def packages_for(precision: Precision, compression: Compression) -> dict[str, Path]:
                 return {
-                    name: target_dir
-                    / package_name(arch.name, size, name, "ane", precision, compression)
+                    name: package_path(
+                        arch,
+                        target_dir,
+                        size=size,
+                        component=name,
+                        variant="ane",
+                        precision=precision,
+                        compression=compression,
+                        build_options=common["build_options"],
+                    )
                     for name in names
                 }
 
             report.task_rows = compare_task_outputs(
-                arch, weights, report.files, precisions, compressions, packages_for
+                arch,
+                weights,
+                report.files,
+                precisions,
+                compressions,
+                packages_for,
+                common["build_options"],
             )
     return report

@@ -44,23 +44,26 @@ def compare_task_outputs(
     precisions: Sequence[Precision],
     compressions: Sequence[Compression],
     packages_for: Callable[[Precision, Compression], Mapping[str, Path]],
+    build_options: Mapping[str, Any] | None = None,
 ) -> list[TaskOutputRow]:
     """For each precision, every compressed setting's task outputs against those of the
-    uncompressed packages at that precision (``packages_for`` gives each setting's paths).
-    Empty when nothing is compressed, there is no file, or the architecture has no task."""
+    uncompressed packages at that precision (``packages_for`` gives each setting's paths,
+    exported with ``build_options``). Empty when nothing is compressed, there is no file, or
+    the architecture has no task."""
+    options = dict(build_options or {})
     compressed = [c for c in compressions if c.enabled]
     if not compressed or not files:
         return []
     rows: list[TaskOutputRow] = []
     for precision in precisions:
         baseline = arch.task_outputs(
-            weights, packages_for(precision, NO_COMPRESSION), files, precision
+            weights, packages_for(precision, NO_COMPRESSION), files, precision, **options
         )
         if baseline is None:
             return []
         for compression in compressed:
             outputs = arch.task_outputs(
-                weights, packages_for(precision, compression), files, precision
+                weights, packages_for(precision, compression), files, precision, **options
             )
             if outputs is None:
                 continue

@@ -177,7 +177,6 @@ def build_decoder(
                 d.n_vocab, S, C, d.n_text_head, L, alignment_heads=alignment_heads
             ),
             weights,
-            weights,
             without_cross_kv=True,
         )
         update_shape = (L, 1, C)

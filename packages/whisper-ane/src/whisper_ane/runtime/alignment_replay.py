@@ -59,15 +59,6 @@ class TappedDecoder:
         self.blocks = [TappedBlock() for _ in range(n_layer)]
 
 
-def alignment_mask(heads: AlignmentHeads, n_layer: int, n_head: int) -> torch.Tensor:
-    """``heads`` as whisper stores them: a sparse ``(n_layer, n_head)`` boolean mask (its
-    ``Whisper.alignment_heads`` buffer, whose ``indices()`` find_alignment iterates)."""
-    mask = torch.zeros(n_layer, n_head, dtype=torch.bool)
-    for layer, head in heads:
-        mask[layer, head] = True
-    return mask.to_sparse()
-
-
 def replay(session: DecoderSession, tokens: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """Step ``tokens`` through a fresh ``session``: logits ``(T, n_vocab)`` and alignment
     weights ``(T, H_a, n_audio_ctx)``, float32."""

@@ -38,12 +38,7 @@ from ane_core.errors import UsageError
 from whisper.decoding import DecodingOptions, DecodingResult, DecodingTask, Inference
 
 from whisper_ane.model.decoder import AlignmentHeads
-from whisper_ane.runtime.alignment_replay import (
-    TappedDecoder,
-    alignment_mask,
-    fire_taps,
-    replay,
-)
+from whisper_ane.runtime.alignment_replay import TappedDecoder, fire_taps, replay
 from whisper_ane.runtime.backends import WhisperBackend
 from whisper_ane.runtime.session import (  # noqa: F401 (re-exported: the decoding API)
     DecoderSession,
@@ -51,6 +46,24 @@ from whisper_ane.runtime.session import (  # noqa: F401 (re-exported: the decodi
     logits_names,
     position_axis,
 )
+from whisper_ane.weights.source import alignment_mask
+
+
+def beam_search_refused() -> UsageError:
+    """Why no beam search: reordering the static caches between beams is not built
+    (sampling with best_of needs none)."""
+    return UsageError(
+        "beam search (beam_size) is not supported by the static-cache backends.",
+        "Leave beam_size unset: greedy decoding, or sampling with best_of.",
+    )
+
+
+def no_alignment_heads() -> UsageError:
+    return UsageError(
+        "word timestamps need the decoder's alignment_weights output, and this decoder was "
+        "built without alignment heads.",
+        "Build it with alignment heads (--alignment-heads auto, the default).",
+    )
 
 
 class StaticCacheInference(Inference):
@@ -79,10 +92,7 @@ class StaticCacheInference(Inference):
 
     def rearrange_kv_cache(self, source_indices: list[int]) -> None:
         if list(source_indices) != list(range(len(source_indices))):
-            raise UsageError(
-                "beam search is not supported by the static-cache backends.",
-                "Leave beam_size unset (greedy, or sampling with best_of).",
-            )
+            raise beam_search_refused()
 
     def cleanup_caching(self) -> None:
         self.sessions = []
@@ -211,11 +221,7 @@ class StaticCacheWhisper:
         if tokens.shape[0] != 1:
             raise ValueError("the static-cache decoder decodes one sequence at a time")
         if not self.has_alignment_heads:
-            raise UsageError(
-                "word timestamps need the decoder's alignment_weights output, and this "
-                "decoder was built without alignment heads.",
-                "Build it with alignment heads (--alignment-heads auto, the default).",
-            )
+            raise no_alignment_heads()
         session = self.new_session(self.encoder(mel))
         logits, weights = replay(session, tokens[0].tolist())
         fire_taps(self.decoder, self.heads, weights, self.dims.n_text_head)
@@ -230,10 +236,7 @@ class StaticCacheWhisper:
         if kwargs:
             options = replace(options, **kwargs)
         if options.beam_size is not None:
-            raise UsageError(
-                "beam search (beam_size) is not supported by the static-cache backends.",
-                "Leave beam_size unset: greedy decoding, or sampling with best_of.",
-            )
+            raise beam_search_refused()
         single = mel.ndim == 2
         batch = mel[None] if single else mel
         results = []
@@ -258,16 +261,9 @@ def transcribe(
     ``beam_size``, and ``word_timestamps`` with a decoder built without alignment heads.
     """
     if options.get("beam_size") is not None:
-        raise UsageError(
-            "beam search (beam_size) is not supported by the static-cache backends.",
-            "Leave beam_size unset: greedy decoding, or sampling with best_of.",
-        )
+        raise beam_search_refused()
     if options.get("word_timestamps") and not model.has_alignment_heads:
-        raise UsageError(
-            "word timestamps need the decoder's alignment_weights output, and this decoder "
-            "was built without alignment heads.",
-            "Build it with alignment heads (--alignment-heads auto, the default).",
-        )
+        raise no_alignment_heads()
     options["fp16"] = False
     return whisper.transcribe(model, audio, **options)
 

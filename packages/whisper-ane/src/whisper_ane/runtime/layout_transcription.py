@@ -115,6 +115,7 @@ def layout_transcriber(
         )
         return {
             "audio": str(audio_path),
+            "precision": precision.value,
             "language": result["language"],
             "text": result["text"].strip(),
             "segments": result["segments"],

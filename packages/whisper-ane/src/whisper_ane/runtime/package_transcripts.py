@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from ane_core.targets import Precision
 
@@ -25,13 +26,17 @@ def package_transcripts(
     packages: Mapping[str, str | Path],
     files: Sequence[str],
     precision: Precision,
+    build_options: Mapping[str, Any] | None = None,
 ) -> dict[str, str] | None:
     """``{file: text}`` (greedy, temperature 0, language detected as ``ane transcribe``
     does); ``None`` when a component's package is missing or there is no file."""
     if not files or any(component not in packages for component in COMPONENTS):
         return None
     paths = {component: Path(packages[component]) for component in COMPONENTS}
-    model = StaticCacheWhisper(package_backend(paths, weights, precision, backend="mil"))
+    backend = package_backend(
+        paths, weights, precision, backend="mil", build_options=dict(build_options or {})
+    )
+    model = StaticCacheWhisper(backend)
     return {
         str(file): transcribe(model, str(file), temperature=0.0)["text"].strip() for file in files
     }

@@ -22,8 +22,14 @@ from ane_core.errors import OutputError, UsageError
 from ane_core.targets import Precision
 
 from whisper_ane.runtime.backends import TORCH_BACKENDS, torch_backend
-from whisper_ane.runtime.decoding import DecodeStats, StaticCacheWhisper, transcribe
-from whisper_ane.runtime.layout_transcription import layout_transcriber
+from whisper_ane.runtime.decoding import (
+    DecodeStats,
+    StaticCacheWhisper,
+    beam_search_refused,
+    no_alignment_heads,
+    transcribe,
+)
+from whisper_ane.runtime.layout_transcription import check_layout_options, layout_transcriber
 from whisper_ane.runtime.package_backend import PACKAGE_BACKENDS, exported_backend
 from whisper_ane.weights.source import LoadedWeights
 
@@ -95,6 +101,30 @@ def temperatures(temperature: float, increment: float | None) -> tuple[float, ..
     return tuple(float(t) for t in np.arange(temperature, 1.0 + 1e-6, increment))
 
 
+def check_transcription(
+    *,
+    backend: str,
+    precision: Precision | None,
+    layout: str,
+    options: Mapping[str, Any],
+    **build_options: Any,
+) -> None:
+    """What a transcription would refuse, said before any weights load (one line each):
+    an unknown backend, a layout that cannot transcribe with these settings, beam search,
+    word timestamps from a decoder built without alignment heads, writer options without
+    word timestamps."""
+    check_backend(backend)
+    if layout != NATIVE_LAYOUT:
+        check_layout_options(layout, backend, precision or Precision.FP16)
+        return
+    if options.get("beam_size") is not None:
+        raise beam_search_refused()
+    word_timestamps = bool(options.get("word_timestamps"))
+    if word_timestamps and build_options.get("alignment_heads") == ():
+        raise no_alignment_heads()
+    check_writer_options(options, word_timestamps)
+
+
 def check_writer_options(options: Mapping[str, Any], word_timestamps: bool) -> None:
     """whisper CLI's rule: the line-layout options need word timestamps."""
     for name in WRITER_OPTIONS[1:]:
@@ -114,13 +144,14 @@ def write_outputs(
     output_dir = Path(output_dir)
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
+        writer = whisper.utils.get_writer(output_format, str(output_dir))
+        writer(result, str(audio), **{k: writer_options.get(k) for k in WRITER_OPTIONS})
     except OSError as error:
         raise OutputError(
-            f"cannot create output directory {output_dir} ({error.strerror or error}).",
+            f"cannot write the {output_format} transcript of {Path(audio).name} into "
+            f"{output_dir} ({error.strerror or error}).",
             "Pick another directory with -o.",
         ) from None
-    writer = whisper.utils.get_writer(output_format, str(output_dir))
-    writer(result, str(audio), **{k: writer_options.get(k) for k in WRITER_OPTIONS})
     formats = OUTPUT_FORMATS[:-1] if output_format == "all" else (output_format,)
     stem = Path(audio).stem
     return [str(output_dir / f"{stem}.{fmt}") for fmt in formats]
@@ -134,6 +165,7 @@ def make_transcriber(
     precision: Precision | None = None,
     build_options: Mapping[str, Any] | None = None,
     layout: str = NATIVE_LAYOUT,
+    size: str | None = None,
 ) -> Transcriber:
     """Build the backend once; the returned function transcribes one file per call.
 
@@ -145,7 +177,7 @@ def make_transcriber(
     ``layout`` ``whisperkit``: decode with an exported WhisperKit folder as WhisperKit drives
     it (:mod:`whisper_ane.runtime.layout_transcription`; ``backend`` mil or coreml, FP16,
     greedy and without timestamps; it takes ``language``, ``task`` and
-    ``without_timestamps`` only).
+    ``without_timestamps`` only; ``size`` names its folder).
     """
     check_backend(backend)
     if layout != NATIVE_LAYOUT:
@@ -155,6 +187,7 @@ def make_transcriber(
             layout=layout,
             backend=backend,
             precision=precision or Precision.FP16,
+            size=size,
         )
     precision = precision or default_precision(backend)
     model = static_cache_model(

@@ -55,7 +55,13 @@ class ConcatFile:
 
     def __init__(self, paths: list[Path]) -> None:
         self.paths = paths
-        self._files = [open(p, "rb") for p in paths]  # noqa: SIM115 - closed in close()
+        self._files = []
+        try:
+            for p in paths:
+                self._files.append(open(p, "rb"))  # noqa: SIM115 - closed in close()
+        except OSError:
+            self.close()  # the parts opened before the one that failed
+            raise
         self._starts: list[int] = []
         self.size = 0
         for p in paths:

@@ -136,13 +136,22 @@ def build_whisper(weights: LoadedWeights) -> whisper.model.Whisper:
     model = meta_whisper(weights.dims)
     model.load_state_dict(weights.state_dict, strict=True, assign=True)
     if weights.alignment_heads is not None:
-        mask = torch.zeros(weights.dims.n_text_layer, weights.dims.n_text_head, dtype=torch.bool)
-        for layer, head in weights.alignment_heads:
-            mask[layer, head] = True
-        model.register_buffer("alignment_heads", mask.to_sparse(), persistent=False)
+        mask = alignment_mask(
+            weights.alignment_heads, weights.dims.n_text_layer, weights.dims.n_text_head
+        )
+        model.register_buffer("alignment_heads", mask, persistent=False)
     if any(t.is_meta for t in [*model.parameters(), *model.buffers()]):  # a whisper release changed
         raise RuntimeError("build_whisper left tensors on the meta device")
     return model.float().eval()
+
+
+def alignment_mask(heads: tuple[tuple[int, int], ...], n_layer: int, n_head: int) -> torch.Tensor:
+    """``heads`` as whisper stores them: a sparse ``(n_layer, n_head)`` boolean mask (its
+    ``Whisper.alignment_heads`` buffer, whose ``indices()`` ``find_alignment`` iterates)."""
+    mask = torch.zeros(n_layer, n_head, dtype=torch.bool)
+    for layer, head in heads:
+        mask[layer, head] = True
+    return mask.to_sparse()
 
 
 def check_size(size: str | None, dims: ModelDimensions, where: object) -> None:

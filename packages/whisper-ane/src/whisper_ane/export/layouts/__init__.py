@@ -15,6 +15,7 @@ from typing import Any
 from ane_core.architecture import NATIVE, Layout, LayoutPlan
 from ane_core.errors import UsageError
 
+from whisper_ane.export.components import BUILD_OPTIONS
 from whisper_ane.export.layouts import whispercpp, whisperkit
 
 LAYOUTS: dict[str, ModuleType] = {
@@ -53,11 +54,25 @@ def layout_plan(
     **options: Any,
 ) -> LayoutPlan:
     """The plan of ``layout`` for a model called :func:`model_name`; ``options`` are the
-    build options (``alignment_heads``; ``logits`` is the native decoder's only)."""
+    build options. A layout takes only those in its module's ``BUILD_OPTIONS`` (WhisperKit:
+    ``alignment_heads``; whisper.cpp: none); any other set away from its default is refused
+    in one line, rather than ignored."""
     module = LAYOUTS.get(layout)
     if module is None:
         raise UsageError(
             f"whisper has no --layout {layout!r}.",
             f"Use one of: {', '.join(item.name for item in layouts())}.",
         )
-    return module.plan(model_name(size, name, checkpoint), named=bool(name), **options)
+    defaults = {option.name: option.default for option in BUILD_OPTIONS}
+    unused = [
+        "--" + key.replace("_", "-")
+        for key, value in options.items()
+        if key not in module.BUILD_OPTIONS and key in defaults and value != defaults[key]
+    ]
+    if unused:
+        raise UsageError(
+            f"--layout {layout} takes no {', '.join(unused)} (its files are fixed by the app).",
+            "Drop them, or export the native layout.",
+        )
+    used = {key: value for key, value in options.items() if key in module.BUILD_OPTIONS}
+    return module.plan(model_name(size, name, checkpoint), named=bool(name), **used)

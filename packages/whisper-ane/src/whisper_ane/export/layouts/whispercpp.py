@@ -79,6 +79,10 @@ def reference(weights: LoadedWeights) -> ExportableModel:
     return ExportableModel(stock.module, inputs, outputs, stock.example_inputs)
 
 
+BUILD_OPTIONS: tuple[str, ...] = ()
+"""The build options this layout takes (see :func:`whisper_ane.export.layouts.layout_plan`)."""
+
+
 def plan(name: str, **options: Any) -> LayoutPlan:
     """One package at the top of the output directory (build options do not apply)."""
     return LayoutPlan(LAYOUT.name, [LayoutPackage("encoder", package_path(name), build, reference)])

@@ -223,6 +223,10 @@ def reference_text_decoder(weights: LoadedWeights, option: AlignmentHeadsOption)
     return ExportableModel(StockWhisperKitDecoder(step).eval(), inputs, outputs, example)
 
 
+BUILD_OPTIONS: tuple[str, ...] = ("alignment_heads",)
+"""The build options this layout takes (see :func:`whisper_ane.export.layouts.layout_plan`)."""
+
+
 def plan(
     name: str,
     *,
