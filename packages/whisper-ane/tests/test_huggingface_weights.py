@@ -17,12 +17,12 @@ import pytest
 import torch
 import whisper
 from ane_core.errors import UsageError, WeightsError
+from ane_core.file_checks import file_sha256
 from ane_core.skips import require_extra
 from weight_writers import hf_config, to_hf_state, write_hf_dir, write_sharded_hf_dir
 
 from whisper_ane.weights import LoadedWeights, build_whisper, load_weights
 from whisper_ane.weights.huggingface import name_map
-from whisper_ane.weights.openai_checkpoint import file_sha256
 
 JFK = "ask not what your country can do for you"
 

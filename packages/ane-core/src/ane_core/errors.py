@@ -41,3 +41,10 @@ class PackageError(UsageError):
 
 class OutputError(AneError):
     """The output location cannot be written, or already holds the target."""
+
+
+def brief(error: BaseException, limit: int = 200) -> str:
+    """``error``'s message on one line, at most ``limit`` characters (its type's name when it
+    has none): what a one-line error may quote of an exception raised by a library."""
+    text = " ".join(str(error).split())
+    return (text or type(error).__name__)[:limit]

@@ -130,6 +130,21 @@ def check_stateful(architecture: Architecture, variant: str, components: list[st
         )
 
 
+def result_metadata(architecture: Architecture, result: ExportResult, weights: Any) -> dict:
+    """The package metadata that says what ``result`` is and which weights it holds (both
+    native packages and a layout's packages carry it; ``ane inspect`` reads it back)."""
+    return export_metadata(
+        architecture=result.architecture,
+        size=result.size,
+        component=result.component,
+        variant=result.variant,
+        precision=result.precision,
+        target=result.target,
+        weights=weights,
+        extra_packages=getattr(architecture, "metadata_packages", ()),
+    )
+
+
 def convert_model(
     model: ExportableModel,
     *,
@@ -216,16 +231,7 @@ def export_component(
             model = architecture.build(component, variant, weights, **options)
             items = architecture.package_items(component, variant, weights, precision, **options)
             item_metadata = items_metadata(items)  # refuses repeated names before converting
-        metadata = export_metadata(
-            architecture=architecture.name,
-            size=size,
-            component=component,
-            variant=variant,
-            precision=precision.value,
-            target=target_name,
-            weights=weights,
-            extra_packages=getattr(architecture, "metadata_packages", ()),
-        )
+        metadata = result_metadata(architecture, result, weights)
         metadata[PREFIX + "compression"] = describe(compression, target_name)
         metadata.update(item_metadata)
         mlmodel = convert_model(

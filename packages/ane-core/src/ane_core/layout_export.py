@@ -28,9 +28,9 @@ from ane_core.coreml_compile import (
 )
 from ane_core.datatypes import NATIVE_LAYOUT
 from ane_core.errors import UsageError
-from ane_core.export import ExportResult, convert_model
+from ane_core.export import ExportResult, convert_model, result_metadata
 from ane_core.memory import release_freed_memory
-from ane_core.metadata import PREFIX, export_metadata
+from ane_core.metadata import PREFIX
 from ane_core.mil import op_counts
 from ane_core.package_check import record_digests
 from ane_core.progress import Reporter, SilentReporter, timed_phase
@@ -210,16 +210,7 @@ def _export_package(
     timings = result.timings
     with timed_phase(reporter, label, "build", timings):
         model = package.build(weights)
-    metadata = export_metadata(
-        architecture=architecture.name,
-        size=size,
-        component=package.name,
-        variant="ane",
-        precision=precision.value,
-        target=target_name,
-        weights=weights,
-        extra_packages=getattr(architecture, "metadata_packages", ()),
-    )
+    metadata = result_metadata(architecture, result, weights)
     metadata[PREFIX + "layout"] = plan.layout
     mlmodel = convert_model(
         model,

@@ -9,14 +9,14 @@ cannot hold code; a ``pytorch_model.bin`` is read only with ``torch.load(weights
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from ane_core.errors import UsageError, WeightsError
+from ane_core.errors import UsageError, WeightsError, brief
+from ane_core.file_checks import files_sha256
 
 from bert_ane.config import EncoderShape, encoder_shape
 from bert_ane.pooling import PoolingConfig, read_pooling
@@ -42,16 +42,6 @@ class BertCheckpoint:
     source: str
     checkpoint_path: str | None
     sha256: str | None
-
-
-def _file_sha256(paths: list[Path]) -> str:
-    """SHA-256 of the weight files, concatenated in order (one file: that file's hash)."""
-    digest = hashlib.sha256()
-    for path in paths:
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def _weight_files(directory: Path) -> list[Path]:
@@ -83,7 +73,7 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # truncated files, pickled code refused by weights_only...
         raise WeightsError(
-            f"cannot read {path}: {' '.join(str(error).split())[:200]}",
+            f"cannot read {path}: {brief(error)}",
             "Use an intact safetensors (or weights-only PyTorch) checkpoint.",
         ) from None
     if not isinstance(state, dict):
@@ -124,9 +114,7 @@ def load_checkpoint(checkpoint: str | Path | None) -> BertCheckpoint:
     try:
         config = AutoConfig.from_pretrained(str(directory), local_files_only=True)
     except (OSError, ValueError, KeyError) as error:
-        raise WeightsError(
-            f"cannot read {directory / 'config.json'}: {' '.join(str(error).split())[:200]}"
-        ) from None
+        raise WeightsError(f"cannot read {directory / 'config.json'}: {brief(error)}") from None
     shape = encoder_shape(config)
     files = _weight_files(directory)
     state: dict[str, torch.Tensor] = {}
@@ -140,5 +128,5 @@ def load_checkpoint(checkpoint: str | Path | None) -> BertCheckpoint:
         pooling=read_pooling(directory),
         source=f"huggingface:{directory}",
         checkpoint_path=str(files[0] if len(files) == 1 else directory),
-        sha256=_file_sha256(files),
+        sha256=files_sha256(files),
     )

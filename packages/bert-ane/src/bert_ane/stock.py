@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from ane_core.errors import WeightsError
+from ane_core.errors import WeightsError, brief
 from ane_core.layers import MASK_VALUE
 from torch import Tensor, nn
 
@@ -48,9 +48,7 @@ def load_stock_model(directory: Path, family: str) -> nn.Module:
             **kwargs,
         )
     except (OSError, ValueError) as error:
-        raise WeightsError(
-            f"transformers cannot load {directory}: {' '.join(str(error).split())[:200]}"
-        ) from None
+        raise WeightsError(f"transformers cannot load {directory}: {brief(error)}") from None
     finally:
         transformers.logging.set_verbosity(verbosity)
         if progress:

@@ -8,12 +8,14 @@ module checks one format against the bytes that are really there:
 * :mod:`~ane_core.file_checks.lfs`: Git LFS pointer files, for any format;
 * :mod:`~ane_core.file_checks.safetensors_header`: ``.safetensors`` headers;
 * :mod:`~ane_core.file_checks.torch_zip`: PyTorch zip checkpoints (``.pt``, ``.bin``);
-* :mod:`~ane_core.file_checks.npy`: ``.npy`` arrays.
+* :mod:`~ane_core.file_checks.npy`: ``.npy`` arrays;
+* :mod:`~ane_core.file_checks.digest`: the SHA-256 that records which bytes were read.
 
 A package's own files (``Manifest.json``, the model spec, ``weight.bin``) are checked by
 :mod:`ane_core.package_check`.
 """
 
+from ane_core.file_checks.digest import file_sha256, files_sha256
 from ane_core.file_checks.lfs import LfsPointer, read_lfs_pointer, refuse_lfs_pointer
 from ane_core.file_checks.npy import check_npy
 from ane_core.file_checks.safetensors_header import TensorEntry, check_safetensors
@@ -25,6 +27,8 @@ __all__ = [
     "check_npy",
     "check_safetensors",
     "check_torch_zip",
+    "file_sha256",
+    "files_sha256",
     "read_lfs_pointer",
     "refuse_lfs_pointer",
 ]

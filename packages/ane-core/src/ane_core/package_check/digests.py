@@ -14,27 +14,18 @@ says there is nothing to compare against.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ane_core.errors import PackageError
+from ane_core.file_checks import file_sha256
 from ane_core.package_check.check import CheckedPackage, check_package
 from ane_core.package_check.manifest import COPY_AGAIN, DATA_DIR
 
 DIGEST_PREFIX = "ane.sha256."
 """Metadata key prefix of a recorded digest; the rest of the key is the file's path."""
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, streamed (weight files can be gigabytes)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(8 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def digested_files(package: Path, model_path: Path) -> list[str]:

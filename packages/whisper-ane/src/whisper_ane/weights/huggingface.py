@@ -14,17 +14,16 @@ transformers name of every openai-whisper parameter); :func:`name_map` expands i
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import torch
-from ane_core.errors import WeightsError
+from ane_core.errors import WeightsError, brief
 from ane_core.file_checks import check_safetensors, refuse_lfs_pointer
 from whisper.model import ModelDimensions
 
-from whisper_ane.weights.openai_checkpoint import _load_untrusted, file_sha256
+from whisper_ane.weights.openai_checkpoint import _load_untrusted
 
 SAFETENSORS = "model.safetensors"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
@@ -194,18 +193,6 @@ def weight_files(directory: Path) -> list[Path]:
     raise WeightsError(f"{directory} has config.json but no {SAFETENSORS} nor {PYTORCH_BIN}.", _FIX)
 
 
-def files_sha256(paths: list[Path]) -> str:
-    """SHA-256 of one file, or of several shards read back to back."""
-    if len(paths) == 1:
-        return file_sha256(paths[0])
-    digest = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as f:
-            while chunk := f.read(8 << 20):
-                digest.update(chunk)
-    return digest.hexdigest()
-
-
 def load_huggingface_state(
     directory: Path, dims: ModelDimensions
 ) -> tuple[dict[str, torch.Tensor], list[Path]]:
@@ -261,7 +248,7 @@ def _read_tensors(files: list[Path]) -> dict[str, torch.Tensor]:
             tensors.update(load_file(path))
         except (SafetensorError, OSError) as e:
             raise WeightsError(
-                f"{path} cannot be read as safetensors ({str(e)[:200]}).",
+                f"{path} cannot be read as safetensors ({brief(e)}).",
                 "Copy or download it again.",
             ) from None
     return tensors

@@ -8,30 +8,15 @@ containers and refuses anything else before it runs.
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 from pathlib import Path
 
 import torch
-from ane_core.errors import WeightsError
+from ane_core.errors import WeightsError, brief
 from ane_core.file_checks import check_torch_zip
 from whisper.model import ModelDimensions
 
 _FIX = "Pass an openai-whisper .pt checkpoint, a CTranslate2 model directory, or --weights random."
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, streamed (checkpoints can be gigabytes)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(8 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return (text[0] if text else type(error).__name__)[:200]
 
 
 def _load_untrusted(path: Path) -> object:
@@ -57,7 +42,7 @@ def _load_untrusted(path: Path) -> object:
         ) from None
     except Exception as e:  # torch raises RuntimeError, EOFError, KeyError... for damaged files
         raise WeightsError(
-            f"checkpoint {path} cannot be read: truncated or not a PyTorch file ({_first_line(e)}).",
+            f"checkpoint {path} cannot be read: truncated or not a PyTorch file ({brief(e)}).",
             _FIX,
         ) from None
 

@@ -22,21 +22,20 @@ import torch
 import whisper
 import whisper.model
 from ane_core.errors import UsageError, WeightsError
-from ane_core.file_checks import refuse_lfs_pointer
+from ane_core.file_checks import file_sha256, files_sha256, refuse_lfs_pointer
 from whisper.model import ModelDimensions
 
 from whisper_ane.weights.ctranslate2 import Ct2Checkpoint
 from whisper_ane.weights.dims_check import check_dims, check_dims_match_tensors
 from whisper_ane.weights.download import fetch_checkpoint
 from whisper_ane.weights.huggingface import (
-    files_sha256,
     is_huggingface_dir,
     load_huggingface_state,
     read_alignment_heads,
     read_dims,
 )
 from whisper_ane.weights.lazy import tensor_shape
-from whisper_ane.weights.openai_checkpoint import file_sha256, load_openai_checkpoint
+from whisper_ane.weights.openai_checkpoint import load_openai_checkpoint
 from whisper_ane.weights.random_init import (
     DIMENSIONS,
     dims_for,

@@ -178,21 +178,20 @@ def _heads(weights: LoadedWeights, option: AlignmentHeadsOption) -> AlignmentHea
     return checked_alignment_heads(resolve_alignment_heads(option, weights), weights)
 
 
+def _decoder_module(cls: type, weights: LoadedWeights, heads: AlignmentHeads) -> Any:
+    """``cls`` (the ANE step or the stock one: same constructor) with the decoder weights."""
+    d = weights.dims
+    dims = (d.n_vocab, d.n_text_ctx, d.n_text_state, d.n_text_head, d.n_text_layer)
+    return materialize(
+        lambda: cls(*dims, alignment_heads=heads), component_state(weights, "decoder.")
+    )
+
+
 def build_text_decoder(weights: LoadedWeights, option: AlignmentHeadsOption) -> ExportableModel:
     """The ANE decoder step with WhisperKit's I/O (:class:`TextDecoderWhisperKit`)."""
     d = weights.dims
     heads = _heads(weights, option)
-    module = materialize(
-        lambda: TextDecoderWhisperKit(
-            d.n_vocab,
-            d.n_text_ctx,
-            d.n_text_state,
-            d.n_text_head,
-            d.n_text_layer,
-            alignment_heads=heads,
-        ),
-        component_state(weights, "decoder."),
-    )
+    module = _decoder_module(TextDecoderWhisperKit, weights, heads)
     inputs, outputs, example = _decoder_io(weights, heads)
     metadata = {
         "n_vocab": str(d.n_vocab),
@@ -206,19 +205,8 @@ def build_text_decoder(weights: LoadedWeights, option: AlignmentHeadsOption) -> 
 
 
 def reference_text_decoder(weights: LoadedWeights, option: AlignmentHeadsOption) -> ExportableModel:
-    d = weights.dims
     heads = _heads(weights, option)
-    step = materialize(
-        lambda: StockTextDecoderStep(
-            d.n_vocab,
-            d.n_text_ctx,
-            d.n_text_state,
-            d.n_text_head,
-            d.n_text_layer,
-            alignment_heads=heads,
-        ),
-        component_state(weights, "decoder."),
-    )
+    step = _decoder_module(StockTextDecoderStep, weights, heads)
     inputs, outputs, example = _decoder_io(weights, heads)
     return ExportableModel(StockWhisperKitDecoder(step).eval(), inputs, outputs, example)
 
