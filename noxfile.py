@@ -365,7 +365,8 @@ def decoder_costs(session: nox.Session) -> None:
     rows = []
     for size in sizes:
         for design, extra in DECODER_DESIGNS.items():
-            out = Path(session.create_tmp()) / "decoder-costs" / size / design.replace(" ", "_")
+            slug = "".join(c if c.isalnum() else "_" for c in design)
+            out = Path(session.create_tmp()) / "decoder-costs" / size / slug
             component = [] if "--layout" in extra else ["--component", "decoder"]
             session.run(
                 "ane", "export", "whisper", "--size", size, "--weights", "random", "--quiet",

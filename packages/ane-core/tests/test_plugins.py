@@ -67,6 +67,9 @@ def test_entry_point_that_fails_to_import_is_recorded(monkeypatch):
     plugins.load_plugins()
     info = {i.name: i for i in plugins.plugin_infos()}["broken"]
     assert info.error.startswith("ModuleNotFoundError") and "ane_no_such_module_xyz" in info.error
+    # asking for its architecture names the import failure, not "not installed"
+    with pytest.raises(UsageError, match="plugin 'broken' failed to load: ModuleNotFoundError"):
+        plugins.get_architecture("broken")
 
 
 def test_ane_load_plugins_selects_entry_points(monkeypatch):

@@ -109,7 +109,7 @@ def test_pickled_code_is_refused_and_never_run(tmp_path, random_checkpoints):
     shutil.copy(random_checkpoints["bert"] / "config.json", tmp_path / "config.json")
     marker = tmp_path / "code-ran"
     torch.save({"embeddings.x": _Payload(str(marker))}, tmp_path / "pytorch_model.bin")
-    with pytest.raises(WeightsError, match="cannot read .*pytorch_model.bin"):
+    with pytest.raises(WeightsError, match="pytorch_model.bin was refused: it holds pickled code"):
         load_checkpoint(tmp_path)
     assert not marker.exists()
 
@@ -125,6 +125,24 @@ def _broken(tmp_path, random_checkpoints, case: str):
     elif case == "truncated":
         data = (target / "model.safetensors").read_bytes()
         (target / "model.safetensors").write_bytes(data[: len(data) // 2])
+    elif case == "lfs-pointer":  # cloned without `git lfs pull`
+        data = (target / "model.safetensors").read_bytes()
+        (target / "model.safetensors").write_text(
+            "version https://git-lfs.github.com/spec/v1\n"
+            f"oid sha256:{hashlib.sha256(data).hexdigest()}\nsize {len(data)}\n"
+        )
+    elif case == "truncated-bin":
+        from safetensors.torch import load_file
+
+        (target / "model.safetensors").unlink()
+        torch.save(load_file(str(source / "model.safetensors")), target / "pytorch_model.bin")
+        data = (target / "pytorch_model.bin").read_bytes()
+        (target / "pytorch_model.bin").write_bytes(data[: len(data) // 2])
+    elif case == "shard-outside":
+        (target / "model.safetensors").rename(tmp_path / "elsewhere.safetensors")
+        (target / "model.safetensors.index.json").write_text(
+            json.dumps({"weight_map": {"embeddings.x": "../elsewhere.safetensors"}})
+        )
     elif case == "missing-tensor":
         from safetensors.torch import load_file, save_file
 
@@ -145,8 +163,11 @@ def _broken(tmp_path, random_checkpoints, case: str):
     ("case", "message"),
     [
         ("no-config", "has no config.json"),
-        ("no-weights", "has no model.safetensors"),
-        ("truncated", "cannot read .*model.safetensors"),
+        ("no-weights", "has no model.safetensors, model.safetensors.index.json nor"),
+        ("truncated", "model.safetensors is truncated"),
+        ("lfs-pointer", "model.safetensors is a Git LFS pointer"),
+        ("truncated-bin", "pytorch_model.bin is truncated or damaged"),
+        ("shard-outside", "names shard '../elsewhere.safetensors', which is not a file name"),
         ("bad-config", "cannot read .*config.json"),
         ("bad-pooling", "selects pooling \\['mean', 'max'\\]"),
     ],

@@ -135,7 +135,10 @@ def test_config_without_weights_is_refused(tiny_en_weights, tmp_path):
     directory = tmp_path / "empty"
     directory.mkdir()
     (directory / "config.json").write_text(json.dumps(hf_config(tiny_en_weights.dims)))
-    with pytest.raises(WeightsError, match="no model.safetensors nor pytorch_model.bin"):
+    with pytest.raises(
+        WeightsError,
+        match="no model.safetensors, model.safetensors.index.json nor pytorch_model.bin",
+    ):
         load_weights("tiny.en", str(directory))
     (directory / "model.safetensors").write_bytes(b"not safetensors at all")
     with pytest.raises(WeightsError, match="is not a valid safetensors file"):

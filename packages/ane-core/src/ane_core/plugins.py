@@ -164,6 +164,15 @@ def get_architecture(name: str) -> Architecture:
     if name in registry.architectures:
         return registry.architectures[name]
     known = ", ".join(registry.architectures) or "none installed"
+    broken = [info for info in _plugin_infos.values() if info.error]
+    if broken:  # the plugin may be installed but fail to import: say so, not "not installed"
+        failures = "; ".join(
+            f"plugin {info.name!r} failed to load: {info.error}" for info in broken
+        )
+        raise UsageError(
+            f"unknown architecture {name!r} (installed: {known}; {failures}).",
+            "Fix or reinstall the failing plugin (`ane list` shows it).",
+        )
     raise UsageError(
         f"unknown architecture {name!r} (installed: {known}).",
         "Run `ane list` to see plugins, or install the plugin package that provides it.",

@@ -9,12 +9,19 @@ module checks one format against the bytes that are really there:
 * :mod:`~ane_core.file_checks.safetensors_header`: ``.safetensors`` headers;
 * :mod:`~ane_core.file_checks.torch_zip`: PyTorch zip checkpoints (``.pt``, ``.bin``);
 * :mod:`~ane_core.file_checks.npy`: ``.npy`` arrays;
-* :mod:`~ane_core.file_checks.digest`: the SHA-256 that records which bytes were read.
+* :mod:`~ane_core.file_checks.digest`: the SHA-256 that records which bytes were read;
+* :mod:`~ane_core.file_checks.checkpoint_files`: tensors read from ``.safetensors``, ``.pt``
+  and Hugging Face directories, each file checked by the modules above first.
 
 A package's own files (``Manifest.json``, the model spec, ``weight.bin``) are checked by
 :mod:`ane_core.package_check`.
 """
 
+from ane_core.file_checks.checkpoint_files import (
+    hf_weight_files,
+    load_untrusted_torch,
+    read_hf_tensors,
+)
 from ane_core.file_checks.digest import file_sha256, files_sha256
 from ane_core.file_checks.lfs import LfsPointer, read_lfs_pointer, refuse_lfs_pointer
 from ane_core.file_checks.npy import check_npy
@@ -29,6 +36,9 @@ __all__ = [
     "check_torch_zip",
     "file_sha256",
     "files_sha256",
+    "hf_weight_files",
+    "load_untrusted_torch",
+    "read_hf_tensors",
     "read_lfs_pointer",
     "refuse_lfs_pointer",
 ]

@@ -19,15 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ane_core.errors import WeightsError, brief
-from ane_core.file_checks import check_safetensors, refuse_lfs_pointer
+from ane_core.errors import WeightsError
+from ane_core.file_checks import hf_weight_files, read_hf_tensors, refuse_lfs_pointer
 from whisper.model import ModelDimensions
-
-from whisper_ane.weights.openai_checkpoint import _load_untrusted
-
-SAFETENSORS = "model.safetensors"
-SAFETENSORS_INDEX = "model.safetensors.index.json"
-PYTORCH_BIN = "pytorch_model.bin"
 
 _FIX = (
     "Pass a transformers Whisper directory (config.json + model.safetensors or pytorch_model.bin)."
@@ -163,34 +157,7 @@ def read_alignment_heads(directory: Path) -> tuple[tuple[int, int], ...] | None:
 
 def weight_files(directory: Path) -> list[Path]:
     """The safetensors file(s), else ``pytorch_model.bin``; safetensors wins when both exist."""
-    if (directory / SAFETENSORS).is_file():
-        return [directory / SAFETENSORS]
-    index = directory / SAFETENSORS_INDEX
-    if index.is_file():
-        refuse_lfs_pointer(index)
-        try:
-            shards = sorted(
-                set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
-            )
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
-            raise WeightsError(
-                f"{index} is not a safetensors index ({e!r}).", "Restore it."
-            ) from None
-        for name in shards:  # a file of this directory, never a path that leaves it
-            if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
-                raise WeightsError(
-                    f"{index} names shard {str(name)[:80]!r}, which is not a file name in "
-                    f"{directory}.",
-                    "Restore it.",
-                )
-        paths = [directory / name for name in shards]
-        missing = [p.name for p in paths if not p.is_file()]
-        if missing:
-            raise WeightsError(f"{directory} lacks shard {missing[0]}.", "Put every shard in it.")
-        return paths
-    if (directory / PYTORCH_BIN).is_file():
-        return [directory / PYTORCH_BIN]
-    raise WeightsError(f"{directory} has config.json but no {SAFETENSORS} nor {PYTORCH_BIN}.", _FIX)
+    return hf_weight_files(directory, _FIX)
 
 
 def load_huggingface_state(
@@ -198,7 +165,7 @@ def load_huggingface_state(
 ) -> tuple[dict[str, torch.Tensor], list[Path]]:
     """float32 state dict in openai-whisper names, and the files it came from."""
     files = weight_files(directory)
-    raw = _read_tensors(files)
+    raw = read_hf_tensors(files, _FIX)
     prefix = "model." if any(name.startswith("model.") for name in raw) else ""
     mapping = name_map(dims.n_audio_layer, dims.n_text_layer)
     known = {prefix + theirs for theirs in mapping.values()} | _IGNORED
@@ -228,27 +195,3 @@ def load_huggingface_state(
             "Use a checkpoint with tied word embeddings.",
         )
     return state, files
-
-
-def _read_tensors(files: list[Path]) -> dict[str, torch.Tensor]:
-    if files[0].name == PYTORCH_BIN:
-        loaded = _load_untrusted(files[0])
-        if not (
-            isinstance(loaded, dict) and all(isinstance(t, torch.Tensor) for t in loaded.values())
-        ):
-            raise WeightsError(f"{files[0]} is not a state dict of tensors.", _FIX)
-        return loaded
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    tensors: dict[str, torch.Tensor] = {}
-    for path in files:
-        check_safetensors(path)  # LFS pointer, cut short, sizes the file cannot back
-        try:
-            tensors.update(load_file(path))
-        except (SafetensorError, OSError) as e:
-            raise WeightsError(
-                f"{path} cannot be read as safetensors ({brief(e)}).",
-                "Copy or download it again.",
-            ) from None
-    return tensors

@@ -8,43 +8,14 @@ containers and refuses anything else before it runs.
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import torch
-from ane_core.errors import WeightsError, brief
-from ane_core.file_checks import check_torch_zip
+from ane_core.errors import WeightsError
+from ane_core.file_checks import load_untrusted_torch
 from whisper.model import ModelDimensions
 
 _FIX = "Pass an openai-whisper .pt checkpoint, a CTranslate2 model directory, or --weights random."
-
-
-def _load_untrusted(path: Path) -> object:
-    """``torch.load`` with ``weights_only=True``; every failure becomes one clear WeightsError.
-
-    The zip archive is checked first (:func:`ane_core.file_checks.check_torch_zip`: not
-    empty, not a Git LFS pointer, not cut short, no entry larger than the file), so torch
-    never allocates a record the file cannot back.
-    """
-    check_torch_zip(path)
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        if "GLOBAL" in str(e):  # the pickle names a function or class: possibly code
-            raise WeightsError(
-                f"checkpoint {path} was refused: it holds pickled code or objects, not only tensors "
-                "(loaded with weights_only=True, nothing was run).",
-                "Use a checkpoint that holds only tensors, e.g. one saved from model.state_dict().",
-            ) from None
-        raise WeightsError(
-            f"checkpoint {path} is not a PyTorch checkpoint of tensors (weights_only=True cannot read it).",
-            _FIX,
-        ) from None
-    except Exception as e:  # torch raises RuntimeError, EOFError, KeyError... for damaged files
-        raise WeightsError(
-            f"checkpoint {path} cannot be read: truncated or not a PyTorch file ({brief(e)}).",
-            _FIX,
-        ) from None
 
 
 def load_openai_checkpoint(path: Path) -> tuple[ModelDimensions, dict[str, torch.Tensor]]:
@@ -53,7 +24,7 @@ def load_openai_checkpoint(path: Path) -> tuple[ModelDimensions, dict[str, torch
     Half-precision tensors are widened one at a time, dropping each original as it goes,
     so peak memory stays near the float32 model size.
     """
-    checkpoint = _load_untrusted(path)
+    checkpoint = load_untrusted_torch(path, _FIX)
     if not (
         isinstance(checkpoint, dict)
         and isinstance(checkpoint.get("dims"), dict)
