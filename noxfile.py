@@ -353,7 +353,7 @@ def decoder_costs(session: nox.Session) -> None:
     """What one decoder token costs in each design, for every Whisper size (random weights,
     FP16): `ane inspect`'s per-call counts of each decoder (multiply-adds, bytes in and out,
     state kept inside) and its package size. Writes decoder-costs-results/costs.{json,md},
-    the README's per-token table. Not part of CI: 48 exports, about half an hour on 2 cores.
+    the README's per-token table. Not part of CI: 48 exports, about 45 minutes on 2 cores.
     A `--size` among the extra arguments replaces the sizes (`nox -s decoder-costs -- --size
     tiny`)."""
     install_package(session, "whisper-ane")
