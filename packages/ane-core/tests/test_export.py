@@ -95,8 +95,14 @@ def test_sigint_during_write_leaves_nothing(tmp_path):
         staged.mkdir()
         os.kill(os.getpid(), signal.SIGINT)
 
-    with pytest.raises(KeyboardInterrupt):
-        atomic_write_dir(tmp_path / "m.mlpackage", write, force=False)
+    # Python's own Ctrl-C handler, even when the runner was started in the background with
+    # SIGINT ignored (a shell does that to `cmd &`), which would swallow the signal
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            atomic_write_dir(tmp_path / "m.mlpackage", write, force=False)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert os.listdir(tmp_path) == []
 
 
