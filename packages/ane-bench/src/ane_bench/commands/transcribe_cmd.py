@@ -242,7 +242,8 @@ def transcribe_command(
         check(backend=backend, precision=prec, layout=layout, options=options, **build_options)
     if output_format:
         check_writable(output_dir)
-    weights = arch.load_weights(size or arch.default_size(), checkpoint, seed=seed)
+    size = size or arch.default_size()
+    weights = arch.load_weights(size, checkpoint, seed=seed)
     if native:
         run = make_transcriber(
             weights, backend=backend, precision=prec, build_options=build_options
@@ -250,7 +251,6 @@ def transcribe_command(
         if output_format:
             options.update(output_format=output_format, output_dir=output_dir)
     else:
-        size = size or arch.default_size()
         run = make_transcriber(weights, backend=backend, precision=prec, layout=layout, size=size)
     results = [run(path, **options) for path in paths]
     if as_json:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ane_core._coremltools import coremltools
-from ane_core.errors import PackageError, UsageError
+from ane_core.errors import PackageError, UsageError, brief
 from ane_core.package_check import check_package
 
 
@@ -37,9 +37,8 @@ def load_mil_program(path: str | Path) -> Any:
             file_weights_dir=str(checked.weights_dir),
         )
     except Exception as error:  # a spec that parses but is no valid program: from elsewhere
-        first = (str(error).strip().splitlines() or [""])[0][:160]
         raise PackageError(
             f"{checked.model_path} holds a program coremltools cannot read "
-            f"({type(error).__name__}: {first}).",
+            f"({type(error).__name__}: {brief(error, 160)}).",
             "Copy or download the whole package again, or export it again.",
         ) from error
