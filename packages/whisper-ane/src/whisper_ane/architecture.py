@@ -14,7 +14,7 @@ from typing import Any
 from ane_core.architecture import Architecture, ExportableModel, Layout, LayoutPlan
 from ane_core.build_options import BuildOption
 
-from whisper_ane.export.alignment_heads import ALIGNMENT_HEADS_OPTION
+from whisper_ane.export.alignment_heads import ALIGNMENT_HEADS_OPTION, format_alignment_heads
 from whisper_ane.export.components import (
     BUILD_OPTIONS,
     COMPONENTS,
@@ -101,7 +101,7 @@ class WhisperArchitecture(Architecture):
             tags.append("onelogits")
         heads = options.get(ALIGNMENT_HEADS_OPTION.name, ALIGNMENT_HEADS_OPTION.default)
         if heads != ALIGNMENT_HEADS_OPTION.default:
-            text = ",".join(f"{layer}:{head}" for layer, head in heads)
+            text = format_alignment_heads(heads)
             tags.append(
                 f"heads-{hashlib.sha256(text.encode()).hexdigest()[:6]}" if heads else "noalign"
             )

@@ -45,6 +45,12 @@ def parse_alignment_heads(text: str) -> AlignmentHeadsOption:
     return tuple(heads)
 
 
+def format_alignment_heads(heads: AlignmentHeads) -> str:
+    """``"2:3,3:0"``: how heads are written in package metadata, tensor descriptions and on
+    the command line (:func:`parse_alignment_heads` reads it back; ``""`` for none)."""
+    return ",".join(f"{layer}:{head}" for layer, head in heads)
+
+
 ALIGNMENT_HEADS_OPTION = BuildOption(
     name="alignment_heads",
     type=parse_alignment_heads,

@@ -13,6 +13,7 @@ from ane_core.architecture import ExportableModel, TensorSpec
 from ane_core.errors import UsageError
 from ane_core.layers import MASK_VALUE, chunk_sizes
 
+from whisper_ane.export.alignment_heads import format_alignment_heads
 from whisper_ane.export.materialize import component_state, materialize
 from whisper_ane.model.decoder import (
     AlignmentHeads,
@@ -223,7 +224,7 @@ def build_decoder(
             "n_text_state": str(C),
             "n_text_head": str(d.n_text_head),
             "logits_outputs": ",".join(spec.name for spec in logits),
-            "alignment_heads": _heads_text(alignment_heads),
+            "alignment_heads": format_alignment_heads(alignment_heads),
             "call_unit": "token",
         },
     )
@@ -242,15 +243,10 @@ def _alignment_specs(heads: AlignmentHeads, n_audio_ctx: int) -> list[TensorSpec
             ALIGNMENT_OUTPUT,
             shape,
             "post-softmax cross-attention weights of the alignment heads for this position, "
-            f"head i of axis 1 being (layer, head) {_heads_text(heads)} (metadata "
+            f"head i of axis 1 being (layer, head) {format_alignment_heads(heads)} (metadata "
             "alignment_heads), for word timestamps",
         )
     ]
-
-
-def _heads_text(heads: AlignmentHeads) -> str:
-    """``"2:3,3:0"``: how the heads are written in metadata and on the command line."""
-    return ",".join(f"{layer}:{head}" for layer, head in heads)
 
 
 def checked_alignment_heads(heads: AlignmentHeads, weights: LoadedWeights) -> AlignmentHeads:

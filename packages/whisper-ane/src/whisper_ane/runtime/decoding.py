@@ -37,6 +37,7 @@ import whisper.model
 from ane_core.errors import UsageError
 from whisper.decoding import DecodingOptions, DecodingResult, DecodingTask, Inference
 
+from whisper_ane.export.alignment_heads import parse_alignment_heads
 from whisper_ane.model.decoder import AlignmentHeads
 from whisper_ane.runtime.alignment_replay import TappedDecoder, fire_taps, replay
 from whisper_ane.runtime.backends import WhisperBackend
@@ -119,11 +120,10 @@ class StaticCacheWhisper:
         self.device = torch.device("cpu")
         self.decoder = TappedDecoder(self.dims.n_text_layer)
         self.stats = DecodeStats()
-        heads = backend.decoder.metadata.get("alignment_heads", "")
-        self.heads: AlignmentHeads = tuple(
-            (int(layer), int(head))
-            for layer, _, head in (pair.partition(":") for pair in heads.split(",") if pair)
-        )
+        heads = backend.decoder.metadata.get(
+            "alignment_heads", ""
+        )  # as format_alignment_heads wrote it
+        self.heads: AlignmentHeads = tuple(parse_alignment_heads(heads)) if heads else ()
         if self.heads:  # what whisper.timing reads (Whisper's buffer of the same name)
             self.alignment_heads = alignment_mask(
                 self.heads, self.dims.n_text_layer, self.dims.n_text_head

@@ -27,6 +27,7 @@ from ane_core.layers import MASK_VALUE
 from whisper_ane.export.alignment_heads import (
     ALIGNMENT_HEADS_OPTION,
     AlignmentHeadsOption,
+    format_alignment_heads,
     resolve_alignment_heads,
 )
 from whisper_ane.export.decoder import EXAMPLE_POSITION, checked_alignment_heads
@@ -153,7 +154,7 @@ def _decoder_io(
                 "alignment_heads_weights",
                 (1, A),
                 "mean over the alignment heads "
-                + ",".join(f"{layer}:{head}" for layer, head in heads)
+                + format_alignment_heads(heads)
                 + " of this step's cross-attention weights, for word timestamps",
             )
         )
@@ -198,7 +199,7 @@ def build_text_decoder(weights: LoadedWeights, option: AlignmentHeadsOption) -> 
         "n_text_ctx": str(d.n_text_ctx),
         "n_text_layer": str(d.n_text_layer),
         "n_text_state": str(d.n_text_state),
-        "alignment_heads": ",".join(f"{layer}:{head}" for layer, head in heads),
+        "alignment_heads": format_alignment_heads(heads),
         "call_unit": "token",
     }
     return ExportableModel(module, inputs, outputs, example, metadata=metadata)
