@@ -120,9 +120,8 @@ class StaticCacheWhisper:
         self.device = torch.device("cpu")
         self.decoder = TappedDecoder(self.dims.n_text_layer)
         self.stats = DecodeStats()
-        heads = backend.decoder.metadata.get(
-            "alignment_heads", ""
-        )  # as format_alignment_heads wrote it
+        # the decoder's metadata, as format_alignment_heads wrote it ("" for none)
+        heads = backend.decoder.metadata.get("alignment_heads", "")
         self.heads: AlignmentHeads = tuple(parse_alignment_heads(heads)) if heads else ()
         if self.heads:  # what whisper.timing reads (Whisper's buffer of the same name)
             self.alignment_heads = alignment_mask(
