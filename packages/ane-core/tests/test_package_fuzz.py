@@ -6,10 +6,6 @@ justify (see :mod:`ane_core.fuzzing`)."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import given
@@ -17,7 +13,7 @@ from hypothesis import strategies as st
 from toy_packages import MANIFEST, MODEL, WEIGHTS, export_toy
 
 from ane_core.executor import Program
-from ane_core.fuzzing import check_damaged_read, damages
+from ane_core.fuzzing import check_damaged_read, damaged_copy, damages
 from ane_core.inspect import inspect_package
 from ane_core.package_check import check_package
 from ane_core.package_check.blob_storage import METADATA_BYTES, STORAGE_HEADER_BYTES
@@ -53,9 +49,7 @@ def _comparable(report) -> dict:
 def test_damaged_package_executor_load(subject, data):
     package, sizes, headers, intact, _ = subject
     damage = data.draw(damages(sizes, headers))
-    with tempfile.TemporaryDirectory() as scratch:
-        copy = Path(shutil.copytree(package, Path(scratch) / package.name))
-        damage.apply(copy)
+    with damaged_copy(package, damage) as copy:
 
         def accept(program):
             if damage.kind == "flip":
@@ -78,9 +72,7 @@ def test_damaged_package_executor_load(subject, data):
 def test_damaged_package_inspect_verify(subject, data):
     package, sizes, headers, _, intact = subject
     damage = data.draw(damages(sizes, headers))
-    with tempfile.TemporaryDirectory() as scratch:
-        copy = Path(shutil.copytree(package, Path(scratch) / package.name))
-        damage.apply(copy)
+    with damaged_copy(package, damage) as copy:
 
         def accept(report):
             # --verify reads every byte of weight.bin: any change to it must be refused

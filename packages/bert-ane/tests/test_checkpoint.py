@@ -10,6 +10,7 @@ import pytest
 import torch
 import transformers
 from ane_core.errors import UsageError, WeightsError
+from ane_core.file_checks.lfs import lfs_pointer_text
 from ane_core.layers import to_sequence_first
 from ane_core.metrics import psnr
 from bert_testing import TINY, inputs_for, padded_inputs, random_model
@@ -127,10 +128,8 @@ def _broken(tmp_path, random_checkpoints, case: str):
         (target / "model.safetensors").write_bytes(data[: len(data) // 2])
     elif case == "lfs-pointer":  # cloned without `git lfs pull`
         data = (target / "model.safetensors").read_bytes()
-        (target / "model.safetensors").write_text(
-            "version https://git-lfs.github.com/spec/v1\n"
-            f"oid sha256:{hashlib.sha256(data).hexdigest()}\nsize {len(data)}\n"
-        )
+        pointer = lfs_pointer_text(hashlib.sha256(data).hexdigest(), len(data))
+        (target / "model.safetensors").write_bytes(pointer)
     elif case == "truncated-bin":
         from safetensors.torch import load_file
 

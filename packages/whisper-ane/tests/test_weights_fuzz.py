@@ -9,15 +9,13 @@ allocation beyond what the files justify (see :mod:`ane_core.fuzzing`)."""
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import struct
-import tempfile
 import zipfile
 from pathlib import Path
 
 import pytest
 import torch
-from ane_core.fuzzing import check_damaged_read, damages
+from ane_core.fuzzing import check_damaged_read, damaged_copy, damages
 from ane_core.package_size import bytes_on_disk
 from hypothesis import given
 from hypothesis import strategies as st
@@ -151,9 +149,7 @@ def _usable(dims) -> bool:
 def test_damaged_checkpoint_load(subject, data):
     folder, argument, sizes, headers, intact = subject
     damage = data.draw(damages(sizes, headers))
-    with tempfile.TemporaryDirectory() as scratch:
-        copy = Path(shutil.copytree(folder, Path(scratch) / folder.name))
-        damage.apply(copy)
+    with damaged_copy(folder, damage) as copy:
         target = copy / Path(argument).relative_to(folder) if argument != folder else copy
 
         def accept(weights: LoadedWeights) -> None:

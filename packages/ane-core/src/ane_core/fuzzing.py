@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
+import tempfile
 import tracemalloc
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from ane_core.errors import AneError
+from ane_core.file_checks.lfs import lfs_pointer_text  # re-exported: suites import it here
 from ane_core.skips import ci_strict
 
 T = TypeVar("T")
@@ -79,13 +82,6 @@ def load_profile() -> str:
     return name
 
 
-def lfs_pointer_text(oid_hex: str, size: int) -> bytes:
-    """A Git LFS v1 pointer (git-lfs ``docs/spec.md``) for a file of ``size`` bytes."""
-    return (
-        f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid_hex}\nsize {size}\n".encode()
-    )
-
-
 @dataclass(frozen=True)
 class Damage:
     """One damage to one file of a subject (a folder of files a reader opens)."""
@@ -115,6 +111,16 @@ class Damage:
             path.write_bytes(self.pointer)
         else:
             raise ValueError(f"unknown damage {self.kind!r}")
+
+
+@contextlib.contextmanager
+def damaged_copy(folder: Path, damage: Damage) -> Iterator[Path]:
+    """A copy of ``folder`` with ``damage`` applied, in a temporary directory removed
+    afterwards: each example damages its own copy and the original stays whole."""
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = Path(shutil.copytree(folder, Path(scratch) / folder.name))
+        damage.apply(copy)
+        yield copy
 
 
 def damages(

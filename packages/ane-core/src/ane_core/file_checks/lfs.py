@@ -50,6 +50,12 @@ class LfsPointer:
         return "the real file is " + ", ".join(parts) if parts else "its size is not stated"
 
 
+def lfs_pointer_text(oid_hex: str, size: int) -> bytes:
+    """A Git LFS v1 pointer for a file of ``size`` bytes with sha256 ``oid_hex``: what a
+    repository cloned without ``git lfs pull`` holds in the file's place (tests write it)."""
+    return f"version {VERSION_URLS[0]}\noid sha256:{oid_hex}\nsize {size}\n".encode()
+
+
 def parse_lfs_pointer(data: bytes) -> LfsPointer | None:
     """The pointer that ``data`` (a whole file's bytes) is, or ``None`` if it is not one."""
     if len(data) >= POINTER_SIZE_LIMIT:
