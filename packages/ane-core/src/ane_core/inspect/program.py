@@ -109,6 +109,9 @@ class Function:
     operations: list[Operation] = field(default_factory=list)
     tensors: dict[str, TensorInfo] = field(default_factory=dict)
     producers: dict[str, Operation] = field(default_factory=dict)
+    states: frozenset[str] = frozenset()
+    """Names of the inputs that are Core ML state (``stateType``): buffers the model keeps
+    between calls and updates in place, not values the caller passes."""
 
     def const_value(self, name: str) -> Any:
         """The inline value of a constant named ``name``, or ``None``."""
@@ -252,6 +255,9 @@ def read_program(spec: Any) -> Program:
             opset=opset,
             inputs=tuple(_tensor_from_type(i.name, i.type) for i in proto.inputs),
             output_names=tuple(block.outputs),
+            states=frozenset(
+                i.name for i in proto.inputs if i.type.WhichOneof("type") == "stateType"
+            ),
         )
         function.tensors.update({t.name: t for t in function.inputs})
         _walk(block, function)

@@ -64,6 +64,26 @@ def _findings(report: InspectionReport) -> list[str]:
     return lines
 
 
+def _placement(report: InspectionReport) -> list[str]:
+    placement = report.placement
+    lines = [f"Predicted placement (published rules, {placement.table.origin})"]
+    lines.append(f"  {placement.summary()}")
+    off = [op for op in placement.ops if op.device != "ane"]
+    for rule_id, count in placement.by_rule().most_common():
+        shown = [op for op in off if (op.rule or "(no rule)") == rule_id]
+        device = shown[0].device
+        lines.append(f"  {rule_id} [{device}]: {count}")
+        if rule_id != "(no rule)":
+            rule = placement.table.rule(rule_id)
+            lines.append(f"    why: {rule.claim}")
+            lines.append(f"    source: {'; '.join(s.name for s in rule.sources)}")
+        for op in shown[:MAX_FINDINGS_PER_RULE]:
+            lines.append(f"    - {op.op_type} -> {op.output}")
+        if len(shown) > MAX_FINDINGS_PER_RULE:
+            lines.append(f"    ... and {len(shown) - MAX_FINDINGS_PER_RULE} more (see --json)")
+    return lines
+
+
 def _compute_plan(plan: dict[str, Any]) -> list[str]:
     if not plan.get("available"):
         return [f"Compute plan: {plan.get('reason', 'unavailable')}"]
@@ -141,6 +161,7 @@ def render_text(report: InspectionReport) -> str:
         f"  {report.traffic.summary()} (counts only: time needs Core ML on a Mac)",
     ]
     lines += _package_check(report)
+    lines += _placement(report)
     lines += _compute_plan(report.compute_plan)
     lines.append(report.summary_line())
     return "\n".join(lines)

@@ -27,6 +27,7 @@ from ane_core.inspect.census import (
 from ane_core.inspect.compute_plan import compute_plan
 from ane_core.inspect.cost import Cost, estimate_cost
 from ane_core.inspect.duplicates import duplicate_weights
+from ane_core.inspect.placement import Placement, predict_placement
 from ane_core.inspect.program import Program, read_program
 from ane_core.inspect.rules import RULES, Finding, run_rules
 from ane_core.inspect.traffic import CallTraffic, call_traffic
@@ -52,6 +53,8 @@ class InspectionReport:
     findings: list[Finding]
     cost: Cost
     traffic: CallTraffic
+    placement: Placement
+    """Predicted device of every op and the device switches per call (placement_rules.json)."""
     states: list[dict[str, Any]] = field(default_factory=list)
     compute_plan: dict[str, Any] = field(default_factory=dict)
     package_check: dict[str, Any] = field(default_factory=dict)
@@ -69,7 +72,8 @@ class InspectionReport:
         """One line: the findings per rule, or that there are none, plus cost and traffic."""
         cost = (
             f"{self.cost.flops / 1e9:.2f} GFLOPs, {self.cost.weight_bytes / 2**20:.1f} MiB weights; "
-            f"{self.traffic.summary()}"
+            f"{self.traffic.summary()}; predicted: {self.placement.counts()['cpu-gpu']} ops off "
+            f"the ANE, {self.placement.switches} device switches per call"
         )
         by_rule = self.findings_by_rule()
         if not by_rule:
@@ -94,6 +98,7 @@ class InspectionReport:
             "findings_by_rule": {r.id: self.count(r.id) for r in RULES},
             "findings": [f.to_dict() for f in self.findings],
             "cost": {**self.cost.to_dict(), **self.traffic.to_dict()},
+            "placement": self.placement.to_dict(),
             "compute_plan": self.compute_plan,
             "package_check": self.package_check,
             "verified": None if self.digests is None else [d.to_dict() for d in self.digests],
@@ -177,6 +182,7 @@ def inspect_package(
         compute_plan=compute_plan(path)
         if with_compute_plan
         else {"available": False, "reason": "not requested"},
+        placement=predict_placement(program),
         package_check=checked.to_dict(),
         digests=digests,
     )
