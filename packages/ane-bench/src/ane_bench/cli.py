@@ -13,6 +13,7 @@ import click
 from ane_bench import __version__
 from ane_bench.commands import (
     bench_cmd,
+    eval_cmd,
     export_cmd,
     inspect_cmd,
     list_cmd,
@@ -40,6 +41,7 @@ cli.add_command(inspect_cmd.inspect_command)
 cli.add_command(bench_cmd.bench_command)
 cli.add_command(parity_cmd.parity_command)
 cli.add_command(transcribe_cmd.transcribe_command)
+cli.add_command(eval_cmd.eval_command)
 
 
 def main() -> None:

@@ -14,6 +14,9 @@ from typing import Any
 from ane_core.architecture import Architecture, ExportableModel, Layout, LayoutPlan
 from ane_core.build_options import BuildOption
 
+from whisper_ane.evaluation import evaluate as evaluate_variants
+from whisper_ane.evaluation import open_dataset, select
+from whisper_ane.evaluation.report import text_table
 from whisper_ane.export.alignment_heads import ALIGNMENT_HEADS_OPTION, format_alignment_heads
 from whisper_ane.export.components import (
     BUILD_OPTIONS,
@@ -156,3 +159,44 @@ class WhisperArchitecture(Architecture):
             layout=layout,
             size=size,
         )
+
+    def evaluate(
+        self,
+        dataset: str,
+        *,
+        variants: Sequence[str],
+        output_dir: str,
+        size: str | None = None,
+        checkpoint: str | None = None,
+        seed: int = 0,
+        jobs: int = 1,
+        build_options: dict[str, Any] | None = None,
+        language: str | None = None,
+        transcripts: str | None = None,
+        min_words: int = 1,
+        limit: int | None = None,
+        progress: Any = None,
+        note: Any = None,
+    ) -> dict[str, Any]:
+        """``ane eval whisper``: WER of ``variants`` (``BACKEND:PRECISION:COMPRESSION:LAYOUT``)
+        beside stock openai-whisper on ``dataset`` (``asterisk:LANG``, a folder, a TSV; see
+        :mod:`whisper_ane.evaluation`); the report, with its plain-text ``table``."""
+        chosen = select(
+            open_dataset(dataset, language=language, transcripts=transcripts),
+            min_words=min_words,
+            limit=limit,
+        )
+        report = evaluate_variants(
+            self,
+            chosen,
+            variants,
+            output_dir=output_dir,
+            size=size or self.default_size(),
+            checkpoint=checkpoint,
+            seed=seed,
+            jobs=jobs,
+            build_options=build_options,
+            progress=progress,
+            note=note,
+        )
+        return {**report, "table": text_table(report)}

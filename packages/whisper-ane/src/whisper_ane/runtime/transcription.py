@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import whisper.utils
 from ane_core.architecture import NATIVE_LAYOUT, Architecture
+from ane_core.compress import NO_COMPRESSION, Compression
 from ane_core.errors import OutputError, UsageError
 from ane_core.targets import Precision
 
@@ -78,16 +79,30 @@ def static_cache_model(
     backend: str = "torch-ane",
     precision: Precision | None = None,
     build_options: Mapping[str, Any] | None = None,
+    compression: Compression = NO_COMPRESSION,
 ) -> StaticCacheWhisper:
     """A whisper-shaped model on ``backend``: PyTorch modules, or exported packages (reused
     from ``$ANE_PACKAGES_DIR`` when set) run by the reference executor or Core ML.
     ``architecture``: the registered Whisper architecture, which exports the packages;
-    ``build_options``: as ``ane export whisper`` takes them (e.g. ``alignment_heads``)."""
+    ``build_options``: as ``ane export whisper`` takes them (e.g. ``alignment_heads``);
+    ``compression``: of the exported packages (the PyTorch modules refuse any)."""
     check_backend(backend)
     precision = precision or default_precision(backend)
     options = dict(build_options or {})
     if backend in PACKAGE_BACKENDS:  # the exported packages: reference executor or Core ML
-        runtime = exported_backend(architecture, weights, backend, precision, build_options=options)
+        runtime = exported_backend(
+            architecture,
+            weights,
+            backend,
+            precision,
+            compression=compression,
+            build_options=options,
+        )
+    elif compression.enabled:
+        raise UsageError(
+            f"compression {compression.name} applies to exported packages, not {backend}.",
+            f"Use a package backend ({', '.join(PACKAGE_BACKENDS)}).",
+        )
     else:
         runtime = torch_backend(backend, weights, precision, **options)
     return StaticCacheWhisper(runtime)
@@ -166,6 +181,7 @@ def make_transcriber(
     build_options: Mapping[str, Any] | None = None,
     layout: str = NATIVE_LAYOUT,
     size: str | None = None,
+    compression: Compression = NO_COMPRESSION,
 ) -> Transcriber:
     """Build the backend once; the returned function transcribes one file per call.
 
@@ -177,7 +193,8 @@ def make_transcriber(
     ``layout`` ``whisperkit``: decode with an exported WhisperKit folder as WhisperKit drives
     it (:mod:`whisper_ane.runtime.layout_transcription`; ``backend`` mil or coreml, FP16,
     greedy and without timestamps; it takes ``language``, ``task`` and
-    ``without_timestamps`` only; ``size`` names its folder).
+    ``without_timestamps`` only; ``size`` names its folder). ``compression``: of the
+    exported packages of a package backend (``ane_core.compress``).
     """
     check_backend(backend)
     if layout != NATIVE_LAYOUT:
@@ -191,7 +208,12 @@ def make_transcriber(
         )
     precision = precision or default_precision(backend)
     model = static_cache_model(
-        architecture, weights, backend=backend, precision=precision, build_options=build_options
+        architecture,
+        weights,
+        backend=backend,
+        precision=precision,
+        build_options=build_options,
+        compression=compression,
     )
 
     def transcribe_file(

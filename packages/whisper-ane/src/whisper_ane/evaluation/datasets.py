@@ -1,0 +1,291 @@
+"""Speech datasets for word error rate: (audio file, reference text) pairs from outside files.
+
+Why readers of their own: an evaluation is only as good as its references, and the files come
+from elsewhere (a Debian package, a user's folder, a TSV), so every reader checks what it reads
+and turns each problem into one line naming the file: a transcript file that cannot be read
+stops the run (:class:`~ane_core.errors.UsageError`), while one utterance without a transcript
+or audio is *skipped*, reported, counted, and the rest of the run goes on.
+
+Three layouts:
+
+* the Asterisk prompts layout (Debian's ``asterisk-core-sounds-LANG`` and ``-g722``): audio
+  ``SOUNDS/NAME.EXT`` (``NAME`` may hold sub-folders, ``digits/1``) and one transcript file,
+  optionally gzipped, of ``NAME: text`` lines (``;`` starts a comment), in the order of that
+  file;
+* a folder of audio files with a ``.txt`` beside each (same stem), in sorted path order;
+* a TSV of ``AUDIO<TAB>TEXT`` lines (paths relative to the TSV's folder; ``#`` starts a
+  comment), in line order.
+
+:func:`select` then keeps the utterances a run is sized to: speech only (a reference that is
+all ``[bracketed]`` or ``(parenthesised)`` annotation, such as ``[ascending tones]``, is not
+speech; bracketed asides inside a text, ``dot [.]``, are dropped), at least ``min_words``
+words, the first ``limit`` of them in the dataset's order.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ane_core.errors import UsageError, brief
+
+AUDIO_SUFFIXES = (".g722", ".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".gsm", ".ulaw")
+"""Audio files the folder and Asterisk readers look for (ffmpeg decodes them all); for an
+Asterisk name the first suffix present wins."""
+
+DEBIAN_ASTERISK = {
+    "en": (
+        "/usr/share/asterisk/sounds/en",
+        "/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz",
+    ),
+    "es": (
+        "/usr/share/asterisk/sounds/es",
+        "/usr/share/doc/asterisk-core-sounds-es/core-sounds-es.txt.gz",
+    ),
+}
+"""Where Debian's ``asterisk-core-sounds-LANG`` (transcripts) and ``asterisk-core-sounds-LANG-
+g722`` (16 kHz G.722 audio, under ``LANG_*_Allison``, which the ``sounds/LANG`` alternative
+points to) install, per language: what ``asterisk:LANG`` names."""
+
+ASTERISK_PACKAGES = "apt-get install asterisk-core-sounds-{lang} asterisk-core-sounds-{lang}-g722"
+
+_ANNOTATION = re.compile(r"\[[^\]]*\]|\([^)]*\)")
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One recording and what is said in it."""
+
+    id: str
+    """Unique within its dataset: the Asterisk name or the path relative to the dataset."""
+    audio: Path
+    text: str
+    """The reference, as the dataset writes it (annotations included)."""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An utterance that cannot be evaluated, and why (one line naming the file)."""
+
+    id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Utterances, and those skipped while reading, in the dataset's own stable order."""
+
+    name: str
+    language: str | None
+    """ISO code (``en``, ``es``) when the dataset says it; picks the text normalizer."""
+    entries: tuple[Utterance | Skipped, ...]
+    excluded: dict[str, int] = field(default_factory=dict)
+    """How many utterances :func:`select` left out, by reason (not errors: the run's size)."""
+
+    @property
+    def utterances(self) -> tuple[Utterance, ...]:
+        return tuple(e for e in self.entries if isinstance(e, Utterance))
+
+    @property
+    def skipped(self) -> tuple[Skipped, ...]:
+        return tuple(e for e in self.entries if isinstance(e, Skipped))
+
+
+def spoken_text(text: str) -> str:
+    """``text`` without bracketed or parenthesised annotations (``[ascending tones]``,
+    ``dot [.]``, ``(beep)``), whitespace collapsed: what a speaker says."""
+    return " ".join(_ANNOTATION.sub(" ", text).split())
+
+
+def _read_text(path: Path) -> str:
+    """A text file (gzip when it starts with gzip's magic), UTF-8; one line if it cannot be read."""
+    try:
+        data = path.read_bytes()
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        return data.decode("utf-8")
+    except (OSError, EOFError, gzip.BadGzipFile, UnicodeDecodeError) as error:
+        raise UsageError(
+            f"cannot read the transcripts {path} ({brief(error)}).",
+            "Pass a readable UTF-8 text file (gzip allowed).",
+        ) from None
+
+
+def _find_audio(root: Path, name: str) -> Path | None:
+    for suffix in AUDIO_SUFFIXES:
+        candidate = root / f"{name}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _inside(root: Path, name: str) -> bool:
+    """A name that stays inside ``root`` (no absolute path, no ``..``)."""
+    parts = Path(name).parts
+    return bool(parts) and not Path(name).is_absolute() and ".." not in parts
+
+
+def read_asterisk(
+    sounds: str | Path, transcripts: str | Path, language: str | None = None
+) -> Dataset:
+    """The Asterisk prompts layout: ``transcripts`` lines ``NAME: text`` for audio
+    ``sounds/NAME.EXT``, in the transcript file's order; audio files no line names follow,
+    sorted, as skipped (no transcript)."""
+    root, index = Path(sounds), Path(transcripts)
+    if not root.is_dir():
+        raise UsageError(f"the sounds folder {root} does not exist.", "Pass the audio folder.")
+    entries: list[Utterance | Skipped] = []
+    seen: set[str] = set()
+    for number, line in enumerate(_read_text(index).splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith(";"):
+            continue
+        name, colon, text = line.partition(":")
+        name, text = name.strip(), text.strip()
+        where = f"line {number} of {index}"
+        if not colon or not _inside(root, name):
+            entries.append(Skipped(name or where, f"{where} is not `NAME: text`"))
+            continue
+        if name in seen:
+            entries.append(Skipped(name, f"{where} repeats {name!r}"))
+            continue
+        seen.add(name)
+        audio = _find_audio(root, name)
+        if audio is None:
+            entries.append(Skipped(name, f"no audio file {root / name}.* for {where}"))
+        elif not text:
+            entries.append(Skipped(name, f"{audio}: no transcript ({where} is empty)"))
+        else:
+            entries.append(Utterance(name, audio, text))
+    for path in sorted(p for p in root.rglob("*") if p.suffix in AUDIO_SUFFIXES):
+        name = path.relative_to(root).with_suffix("").as_posix()
+        if name not in seen and path.is_file():
+            entries.append(Skipped(name, f"{path}: no transcript in {index}"))
+    return Dataset(f"asterisk:{root}", language, tuple(entries))
+
+
+def read_asterisk_debian(language: str) -> Dataset:
+    """``asterisk:LANG``: Debian's installed Asterisk prompts in ``language``."""
+    if language not in DEBIAN_ASTERISK:
+        raise UsageError(
+            f"no Debian Asterisk prompts for {language!r}.",
+            f"Use one of: {', '.join('asterisk:' + k for k in DEBIAN_ASTERISK)}.",
+        )
+    sounds, transcripts = (Path(p) for p in DEBIAN_ASTERISK[language])
+    if not sounds.is_dir() or not Path(transcripts).is_file():
+        raise UsageError(
+            f"Debian's Asterisk prompts in {language!r} are not installed ({sounds}, {transcripts}).",
+            ASTERISK_PACKAGES.format(lang=language) + ".",
+        )
+    dataset = read_asterisk(sounds, transcripts, language)
+    return replace(dataset, name=f"asterisk:{language}")
+
+
+def read_folder(folder: str | Path, language: str | None = None) -> Dataset:
+    """Audio files under ``folder`` (any depth), each with a ``.txt`` of the same stem beside
+    it, in sorted path order; an audio file without one is skipped."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise UsageError(f"the dataset folder {root} does not exist.", "Pass a folder.")
+    entries: list[Utterance | Skipped] = []
+    for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES):
+        if not path.is_file():
+            continue
+        name = path.relative_to(root).as_posix()
+        text_file = path.with_suffix(".txt")
+        if not text_file.is_file():
+            entries.append(Skipped(name, f"{path}: no transcript {text_file.name} beside it"))
+            continue
+        try:
+            text = " ".join(text_file.read_text(encoding="utf-8").split())
+        except (OSError, UnicodeDecodeError) as error:
+            entries.append(Skipped(name, f"{text_file}: unreadable transcript ({brief(error)})"))
+            continue
+        if not text:
+            entries.append(Skipped(name, f"{path}: its transcript {text_file.name} is empty"))
+            continue
+        entries.append(Utterance(name, path, text))
+    return Dataset(str(root), language, tuple(entries))
+
+
+def read_tsv(table: str | Path, language: str | None = None) -> Dataset:
+    """``AUDIO<TAB>TEXT`` lines (``AUDIO`` relative to the table's folder), in line order."""
+    path = Path(table)
+    root = path.parent
+    entries: list[Utterance | Skipped] = []
+    seen: set[str] = set()
+    for number, line in enumerate(_read_text(path).splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, tab, text = line.partition("\t")
+        name, text = name.strip(), " ".join(text.split())
+        where = f"line {number} of {path}"
+        if not tab or not _inside(root, name):
+            entries.append(Skipped(name or where, f"{where} is not `AUDIO<TAB>TEXT`"))
+            continue
+        if name in seen:
+            entries.append(Skipped(name, f"{where} repeats {name!r}"))
+            continue
+        seen.add(name)
+        audio = root / name
+        if not audio.is_file():
+            entries.append(Skipped(name, f"no audio file {audio} ({where})"))
+        elif not text:
+            entries.append(Skipped(name, f"{audio}: no transcript ({where})"))
+        else:
+            entries.append(Utterance(name, audio, text))
+    return Dataset(str(path), language, tuple(entries))
+
+
+def open_dataset(
+    spec: str, *, language: str | None = None, transcripts: str | Path | None = None
+) -> Dataset:
+    """``asterisk:LANG`` (Debian's prompts), a folder with ``transcripts`` (the Asterisk
+    layout), a folder of audio with ``.txt`` beside each, or a ``.tsv`` file."""
+    if spec.startswith("asterisk:"):
+        dataset = read_asterisk_debian(spec.partition(":")[2])
+        return replace(dataset, language=language or dataset.language)
+    path = Path(spec)
+    if transcripts is not None:
+        return read_asterisk(path, transcripts, language)
+    if path.is_dir():
+        return read_folder(path, language)
+    if path.is_file():
+        return read_tsv(path, language)
+    raise UsageError(
+        f"dataset {spec!r} is neither asterisk:LANG, a folder nor a TSV file.",
+        "Pass asterisk:en, a folder of audio with .txt files, or a TSV of AUDIO<TAB>TEXT.",
+    )
+
+
+def select(dataset: Dataset, *, min_words: int = 1, limit: int | None = None) -> Dataset:
+    """The entries a run evaluates, in the dataset's order: spoken references (see
+    :func:`spoken_text`) of at least ``min_words`` words, up to the ``limit``-th of them
+    (skipped entries before it stay, to be reported; those after it are outside the run).
+    What is left out is counted in :attr:`Dataset.excluded`."""
+    kept: list[Utterance | Skipped] = []
+    taken = 0
+    excluded = {"not speech": 0, f"under {min_words} words": 0, "past --limit": 0}
+    for entry in dataset.entries:
+        full = limit is not None and taken >= limit
+        if isinstance(entry, Skipped):
+            if not full:
+                kept.append(entry)
+            continue
+        words = spoken_text(entry.text).split()
+        if not words:
+            excluded["not speech"] += 1
+        elif len(words) < min_words:
+            excluded[f"under {min_words} words"] += 1
+        elif full:
+            excluded["past --limit"] += 1
+        else:
+            kept.append(entry)
+            taken += 1
+    return replace(
+        dataset,
+        entries=tuple(kept),
+        excluded={reason: n for reason, n in excluded.items() if n},
+    )
