@@ -13,6 +13,8 @@ from typing import Any
 
 from ane_core.architecture import Architecture, ExportableModel, Layout, LayoutPlan
 from ane_core.build_options import BuildOption
+from ane_core.package_items import PackageItem
+from ane_core.targets import Precision
 
 from whisper_ane.evaluation import evaluate as evaluate_variants
 from whisper_ane.evaluation import open_dataset, select
@@ -26,6 +28,7 @@ from whisper_ane.export.components import (
     STATEFUL_COMPONENTS,
     build_component,
 )
+from whisper_ane.export.host_embedding import embeds_on_host, table_item
 from whisper_ane.export.layouts import layout_plan, layouts
 from whisper_ane.runtime import latency, parity_inputs
 from whisper_ane.runtime.audio_files import check_audio_files
@@ -80,7 +83,9 @@ class WhisperArchitecture(Architecture):
         check_audio_files(files)
 
     def parity_inputs(self, component, variant, weights, files=(), **options):
-        return parity_inputs.parity_inputs(component, variant, weights, files)
+        return parity_inputs.parity_inputs(
+            component, variant, weights, files, host_embedding=embeds_on_host(options)
+        )
 
     def to_reference_layout(self, component, variant, outputs):
         return parity_inputs.to_reference_layout(component, variant, outputs)
@@ -96,7 +101,8 @@ class WhisperArchitecture(Architecture):
     def package_tags(self, component, variant, *, stateful=False, **options):
         """Words for decoder builds whose outputs or inputs differ from the default's:
         ``onelogits`` (one ``logits`` tensor), ``noalign`` / ``heads-HASH`` (no or other
-        alignment heads), ``crosskv`` (a stateful decoder keeping the cross K/V as state)."""
+        alignment heads), ``crosskv`` (a stateful decoder keeping the cross K/V as state),
+        ``hostembed`` (it takes the token's embedding row, not its id)."""
         if component != "decoder":
             return ()
         tags = []
@@ -110,7 +116,24 @@ class WhisperArchitecture(Architecture):
             )
         if stateful and options.get(CROSS_KV_OPTION.name) == "state":
             tags.append("crosskv")
+        if embeds_on_host(options):
+            tags.append("hostembed")
         return tuple(tags)
+
+    def package_items(
+        self,
+        component: str,
+        variant: str,
+        weights: Any,
+        precision: Precision,
+        **options: Any,
+    ) -> Sequence[PackageItem]:
+        """With ``--embedding host`` the decoder package ships the token embedding table
+        (``Data/ane/token_embedding.npy``, in the export's precision) that the app indexes
+        (see :mod:`whisper_ane.export.host_embedding`)."""
+        if component != "decoder" or not embeds_on_host(options):
+            return ()
+        return [table_item(weights, precision, variant)]
 
     def build(self, component: str, variant: str, weights: Any, **options: Any) -> ExportableModel:
         return build_component(component, variant, weights, **options)

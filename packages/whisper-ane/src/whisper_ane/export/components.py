@@ -17,6 +17,7 @@ from ane_core.errors import UsageError
 from whisper_ane.export.alignment_heads import ALIGNMENT_HEADS_OPTION, resolve_alignment_heads
 from whisper_ane.export.decoder import build_cross_kv, build_decoder
 from whisper_ane.export.encoder import build_encoder
+from whisper_ane.export.host_embedding import EMBEDDING_OPTION
 from whisper_ane.weights.source import LoadedWeights
 
 BUILDERS: dict[str, Callable[..., ExportableModel]] = {
@@ -48,7 +49,12 @@ CROSS_KV_OPTION = BuildOption(
     "keep them as Core ML state that the app writes once per 30 s window (state).",
 )
 
-BUILD_OPTIONS: tuple[BuildOption, ...] = (LOGITS_OPTION, ALIGNMENT_HEADS_OPTION, CROSS_KV_OPTION)
+BUILD_OPTIONS: tuple[BuildOption, ...] = (
+    LOGITS_OPTION,
+    ALIGNMENT_HEADS_OPTION,
+    CROSS_KV_OPTION,
+    EMBEDDING_OPTION,
+)
 """Whisper's build options (``ane export whisper --logits single --alignment-heads none``)."""
 
 
@@ -56,7 +62,8 @@ def build_component(
     component: str, variant: str, weights: LoadedWeights, **options: Any
 ) -> ExportableModel:
     """Build ``component`` in ``variant`` (``ane`` or ``stock``); ``options`` are the build
-    options (``logits``, ``alignment_heads``: see :data:`BUILD_OPTIONS`) and, for the decoder,
+    options (``logits``, ``alignment_heads``, ``cross_kv``, ``embedding``: see
+    :data:`BUILD_OPTIONS`) and, for the decoder,
     ``stateful``."""
     builder = BUILDERS.get(component)
     if builder is None:
@@ -66,7 +73,9 @@ def build_component(
     logits = options.pop(LOGITS_OPTION.name, LOGITS_OPTION.default)
     heads = options.pop(ALIGNMENT_HEADS_OPTION.name, ALIGNMENT_HEADS_OPTION.default)
     cross_kv = options.pop(CROSS_KV_OPTION.name, CROSS_KV_OPTION.default)
+    embedding = options.pop(EMBEDDING_OPTION.name, EMBEDDING_OPTION.default)
     if component == "decoder":
+        options["host_embedding"] = embedding == "host"
         options["split_logits"] = logits == "chunked"
         options["alignment_heads"] = resolve_alignment_heads(heads, weights)
         options["cross_kv_state"] = cross_kv == "state"

@@ -14,6 +14,7 @@ from ane_core.errors import UsageError
 from ane_core.layers import MASK_VALUE, chunk_sizes
 
 from whisper_ane.export.alignment_heads import format_alignment_heads
+from whisper_ane.export.host_embedding import EMBEDDING_INPUT, ROW_INDEXING, row_shape
 from whisper_ane.export.materialize import component_state, materialize
 from whisper_ane.model.decoder import (
     AlignmentHeads,
@@ -35,6 +36,9 @@ UPDATE_NAMES = ("key_cache_update", "value_cache_update")
 
 EXAMPLE_POSITION = 3
 """Cache position used in the example inputs of a trace (any position traces the same graph)."""
+
+EXAMPLE_TOKEN = 50257
+"""Token of the example inputs (``<|endoftext|>`` of the English-only vocabulary)."""
 
 
 def _decoder_module(
@@ -113,6 +117,7 @@ def build_decoder(
     stateful: bool = False,
     alignment_heads: AlignmentHeads = (),
     cross_kv_state: bool = False,
+    host_embedding: bool = False,
     **options,
 ) -> ExportableModel:
     """One decoding step with a static key/value cache (see :mod:`whisper_ane.model.decoder`).
@@ -127,6 +132,9 @@ def build_decoder(
     ``cross_kv_state`` (with ``stateful``): the cross-attention K/V are states too, written
     once per window by the caller (:class:`~whisper_ane.model.decoder_stateful.
     TextDecoderANEStatefulCrossKV`).
+    ``host_embedding`` (both variants, stateful too): the step takes the token's embedding
+    row ``token_embedding`` instead of the id ``token`` (see
+    :mod:`whisper_ane.export.host_embedding`).
     """
     _no_options("decoder", options)
     alignment_heads = checked_alignment_heads(alignment_heads, weights)
@@ -144,6 +152,7 @@ def build_decoder(
             split_logits=split_logits,
             alignment_heads=alignment_heads,
             cross_kv_state=cross_kv_state,
+            host_embedding=host_embedding,
         )
     d = weights.dims
     L, C, S = d.n_text_layer, d.n_text_state, d.n_text_ctx
@@ -158,6 +167,7 @@ def build_decoder(
                 L,
                 split_logits=split_logits,
                 alignment_heads=alignment_heads,
+                host_embedding=host_embedding,
             ),
             weights,
             without_cross_kv=True,
@@ -175,7 +185,13 @@ def build_decoder(
     else:
         module = _decoder_module(
             lambda: StockTextDecoderStep(
-                d.n_vocab, S, C, d.n_text_head, L, alignment_heads=alignment_heads
+                d.n_vocab,
+                S,
+                C,
+                d.n_text_head,
+                L,
+                alignment_heads=alignment_heads,
+                host_embedding=host_embedding,
             ),
             weights,
             without_cross_kv=True,
@@ -186,8 +202,9 @@ def build_decoder(
     update_mask[0, EXAMPLE_POSITION] = 1.0
     padding_mask = torch.full((1, S), MASK_VALUE)
     padding_mask[0, : EXAMPLE_POSITION + 1] = 0.0
+    token_spec, token_example = _token_input(module, variant, host_embedding)
     example = (
-        torch.tensor([50257], dtype=torch.int32),
+        token_example,
         _zeros(cache_shape),
         _zeros(cache_shape),
         update_mask,
@@ -198,7 +215,7 @@ def build_decoder(
     return ExportableModel(
         module=module,
         inputs=[
-            TensorSpec("token", (1,), "token id at this position", kind="int"),
+            token_spec,
             TensorSpec("key_cache", cache_shape, "self-attention keys, all layers and positions"),
             TensorSpec(
                 "value_cache", cache_shape, "self-attention values, all layers and positions"
@@ -225,9 +242,30 @@ def build_decoder(
             "n_text_head": str(d.n_text_head),
             "logits_outputs": ",".join(spec.name for spec in logits),
             "alignment_heads": format_alignment_heads(alignment_heads),
+            "embedding": "host" if host_embedding else "model",
             "call_unit": "token",
         },
     )
+
+
+def _token_input(
+    module: torch.nn.Module, variant: str, host_embedding: bool
+) -> tuple[TensorSpec, torch.Tensor]:
+    """The first input's spec and example: the token id, or (``host_embedding``) its row of
+    the token embedding in ``variant``'s layout (the example token's real row)."""
+    token = min(EXAMPLE_TOKEN, module.token_embedding.num_embeddings - 1)
+    if not host_embedding:
+        spec = TensorSpec("token", (1,), "token id at this position", kind="int")
+        return spec, torch.tensor([token], dtype=torch.int32)
+    table = module.token_embedding.weight
+    shape = row_shape(variant, table.shape[1])
+    spec = TensorSpec(
+        EMBEDDING_INPUT,
+        shape,
+        "the token's embedding row at this position: "
+        f"{ROW_INDEXING[variant]} (table: package item token_embedding.npy)",
+    )
+    return spec, table[token].detach().reshape(shape).clone()
 
 
 ALIGNMENT_OUTPUT = "alignment_weights"
@@ -267,6 +305,7 @@ def build_stateful_decoder(
     split_logits: bool = True,
     alignment_heads: AlignmentHeads = (),
     cross_kv_state: bool = False,
+    host_embedding: bool = False,
     cache_dtype: torch.dtype = torch.float16,
 ) -> ExportableModel:
     """The ANE decoder step with ``key_cache``/``value_cache`` as Core ML states
@@ -289,6 +328,7 @@ def build_stateful_decoder(
             L,
             split_logits=split_logits,
             alignment_heads=alignment_heads,
+            host_embedding=host_embedding,
             cache_dtype=cache_dtype,
             **extra,
         ),
@@ -297,7 +337,11 @@ def build_stateful_decoder(
     )
     module.reset_cache()
     stepper = build_decoder(
-        "ane", weights, split_logits=split_logits, alignment_heads=alignment_heads
+        "ane",
+        weights,
+        split_logits=split_logits,
+        alignment_heads=alignment_heads,
+        host_embedding=host_embedding,
     )
     stepper.module = None  # only its specs and example inputs are reused
     state_names = (*STATE_NAMES, *CROSS_STATE_NAMES) if cross_kv_state else STATE_NAMES
@@ -325,5 +369,6 @@ def _no_options(component: str, options: dict) -> None:
     if options:
         raise UsageError(
             f"whisper {component} takes no build option {', '.join(sorted(options))}.",
-            "Only the decoder takes split_logits, stateful, alignment_heads and cross_kv_state.",
+            "Only the decoder takes split_logits, stateful, alignment_heads, cross_kv_state and "
+            "host_embedding.",
         )

@@ -30,7 +30,9 @@ The vocabulary (51864-51866 tokens) is above the ANE's 16384 limit on one dimens
 tied-embedding projection is split into chunks (``logits_0..N``, each below the limit) by
 default; ``split_logits=False`` gives one ``logits`` tensor with the same values. The token
 lookup reads the same chunks, so the table is stored once (see
-:meth:`TextDecoderANE.vocabulary_tables`).
+:meth:`TextDecoderANE.vocabulary_tables`). With ``host_embedding`` the caller does the lookup
+and passes the token's embedding row ``(1, C, 1, 1)`` instead of its id: the lookup is the
+only gather and integer arithmetic in the step, and the ANE runs neither.
 
 With ``alignment_heads`` (``(layer, head)`` pairs), the decoder also returns those heads'
 post-softmax cross-attention weights for this position, ``alignment_weights``
@@ -144,7 +146,9 @@ class TextDecoderBlockANE(ResidualAttentionBlockANE):
 class TextDecoderANE(nn.Module):
     """One decoding step of Whisper's ``TextDecoder`` with an external static KV cache.
 
-    See the module docstring for the inputs and outputs. ``forward`` returns a flat tuple
+    See the module docstring for the inputs and outputs. ``token`` is the token id ``(1,)``,
+    or with ``host_embedding`` its row of the token embedding ``(1, C, 1, 1)`` (looked up by
+    the caller, see :meth:`embed`). ``forward`` returns a flat tuple
     ``(*logits, key_cache_update, value_cache_update[, alignment_weights])``: the logits
     chunks ``(1, n_i, 1, 1)`` (or one ``(1, n_vocab, 1, 1)`` with ``split_logits=False``),
     and with ``alignment_heads`` the post-softmax cross-attention weights of those heads,
@@ -161,10 +165,12 @@ class TextDecoderANE(nn.Module):
         *,
         split_logits: bool = True,
         alignment_heads: AlignmentHeads = (),
+        host_embedding: bool = False,
     ) -> None:
         super().__init__()
         self.n_ctx = n_ctx
         self.split_logits = split_logits
+        self.host_embedding = host_embedding
         self.vocab_chunks = chunk_sizes(n_vocab) if split_logits else [n_vocab]
         self.alignment_heads = check_alignment_heads(alignment_heads, n_layer, n_head)
         self.token_embedding = nn.Embedding(n_vocab, n_state)
@@ -261,10 +267,17 @@ class TextDecoderANE(nn.Module):
         self, token: Tensor, kv_cache_update_mask: Tensor, tables: list[Tensor] | None = None
     ) -> tuple[Tensor, Tensor, Tensor]:
         """Token plus positional embedding ``(1, C, 1, 1)``, and the one-hot ``update`` mask
-        ``(1, 1, 1, S)`` with its complement ``keep``, for the blocks."""
-        tables = self.vocabulary_tables() if tables is None else tables
+        ``(1, 1, 1, S)`` with its complement ``keep``, for the blocks.
+
+        With ``host_embedding``, ``token`` already is the row: the program adds the position
+        and never indexes the table, so it has no gather, no integer op and no cast (the
+        logits still read the table, stored once in the program)."""
         positional = kv_cache_update_mask @ self.positional_embedding  # (1, C), one-hot select
-        x = lookup_token(token, tables) + positional[:, :, None, None]  # (1, C, 1, 1)
+        if self.host_embedding:
+            row = token.to(positional.dtype)
+        else:
+            row = lookup_token(token, self.vocabulary_tables() if tables is None else tables)
+        x = row + positional[:, :, None, None]  # (1, C, 1, 1)
         update = kv_cache_update_mask[:, None, None, :]  # (1, 1, 1, S)
         return x, update, 1.0 - update
 

@@ -45,6 +45,7 @@ class TextDecoderANEStateful(TextDecoderANE):
         *,
         split_logits: bool = True,
         alignment_heads: AlignmentHeads = (),
+        host_embedding: bool = False,
         cache_dtype: torch.dtype = torch.float16,
     ) -> None:
         super().__init__(
@@ -55,6 +56,7 @@ class TextDecoderANEStateful(TextDecoderANE):
             n_layer,
             split_logits=split_logits,
             alignment_heads=alignment_heads,
+            host_embedding=host_embedding,
         )
         self.cache_shape = (n_layer, n_state, 1, n_ctx)
         self.cache_dtype = cache_dtype

@@ -56,7 +56,8 @@ class StockTextDecoderStep(nn.Module):
     Same parameter names as ``TextDecoder`` (stock state dicts load strictly). ``forward``
     returns ``(logits, key_cache_update, value_cache_update)``, and with ``alignment_heads``
     also those heads' cross-attention weights ``(1, H_a, 1, n_audio_ctx)``, as the ANE
-    decoder does.
+    decoder does. With ``host_embedding`` it takes the token's embedding row ``(1, 1, C)``
+    (looked up by the caller) instead of the id, as the ANE decoder built that way does.
     """
 
     def __init__(
@@ -68,9 +69,11 @@ class StockTextDecoderStep(nn.Module):
         n_layer: int,
         *,
         alignment_heads: AlignmentHeads = (),
+        host_embedding: bool = False,
     ) -> None:
         super().__init__()
         self.n_head = n_head
+        self.host_embedding = host_embedding
         self.alignment_heads = check_alignment_heads(alignment_heads, n_layer, n_head)
         self.token_embedding = nn.Embedding(n_vocab, n_state)
         self.positional_embedding = nn.Parameter(torch.empty(n_ctx, n_state))
@@ -90,8 +93,9 @@ class StockTextDecoderStep(nn.Module):
         cross_k: Tensor,
         cross_v: Tensor,
     ) -> tuple[Tensor, ...]:
-        positional = kv_cache_update_mask @ self.positional_embedding
-        x = (self.token_embedding(token) + positional)[:, None, :]  # (1, 1, C)
+        positional = (kv_cache_update_mask @ self.positional_embedding)[:, None, :]  # (1, 1, C)
+        row = token if self.host_embedding else self.token_embedding(token)[:, None, :]
+        x = row + positional  # (1, 1, C)
         update = kv_cache_update_mask[:, :, None]  # (1, S, 1)
         keep = 1.0 - update
         mask = key_padding_mask[:, None, None, :]  # (1, 1, 1, S)

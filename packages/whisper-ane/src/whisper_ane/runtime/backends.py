@@ -8,9 +8,10 @@ through one code path, with the I/O names of :mod:`whisper_ane.export.decoder`:
 
 * ``encoder``: ``mel`` -> ``encoder_output``
 * ``cross_kv``: ``encoder_output`` -> ``cross_k``, ``cross_v``
-* ``decoder``: ``token``, ``key_cache``, ``value_cache``, ``kv_cache_update_mask``,
-  ``key_padding_mask``, ``cross_k``, ``cross_v`` -> ``logits`` (or ``logits_0..N``),
-  ``key_cache_update``, ``value_cache_update``
+* ``decoder``: ``token`` (or, built with ``--embedding host``, ``token_embedding``),
+  ``key_cache``, ``value_cache``, ``kv_cache_update_mask``, ``key_padding_mask``,
+  ``cross_k``, ``cross_v`` -> ``logits`` (or ``logits_0..N``), ``key_cache_update``,
+  ``value_cache_update``
 
 A new backend (e.g. ``mil``) only has to supply three :class:`ComponentRunner` objects.
 """
@@ -71,6 +72,12 @@ class ComponentRunner(ABC):
         ``MLState`` (e.g. a decoder's cross-attention K/V, once per window)."""
         raise NotImplementedError(f"{type(self).__name__} keeps no state")
 
+    def token_table(self) -> np.ndarray:
+        """The token embedding ``(n_vocab, C)`` in :attr:`float_dtype` that a decoder built
+        with ``--embedding host`` takes its ``token_embedding`` rows from (the caller looks
+        them up, see :mod:`whisper_ane.export.host_embedding`)."""
+        raise NotImplementedError(f"{type(self).__name__} ships no token embedding table")
+
     def input_spec(self, name: str) -> TensorSpec:
         return _spec(self.inputs, name)
 
@@ -113,6 +120,11 @@ class TorchRunner(ComponentRunner):
         if len(results) != len(self.outputs):
             raise RuntimeError(f"{len(results)} outputs but {len(self.outputs)} output specs")
         return {spec.name: t.numpy() for spec, t in zip(self.outputs, results, strict=True)}
+
+    def token_table(self) -> np.ndarray:
+        """The module's own token embedding (the tied logits weights), cast as the module is,
+        so its rows equal those of the table an export in this precision ships."""
+        return self.module.token_embedding.weight.detach().numpy()
 
 
 @dataclass

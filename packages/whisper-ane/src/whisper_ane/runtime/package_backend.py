@@ -21,9 +21,11 @@ from ane_core.compress import NO_COMPRESSION, Compression
 from ane_core.executor import load_program
 from ane_core.executor.coreml import parse_compute_units, require_macos
 from ane_core.export import export_component, package_path
+from ane_core.package_items import load_item
 from ane_core.targets import DEFAULT_TARGET, Precision, parse_target
 
 from whisper_ane.export.components import COMPONENTS, STATEFUL_COMPONENTS, build_component
+from whisper_ane.export.host_embedding import TABLE_ITEM
 from whisper_ane.runtime.backends import ComponentRunner, WhisperBackend
 from whisper_ane.weights.source import LoadedWeights
 
@@ -61,6 +63,15 @@ class PackageRunner(ComponentRunner):
         self.metadata = dict(model.metadata)
         self.program = load_program(path, backend=backend, compute_units=compute_units)
         self.state_names = tuple(self.program.states)
+        self._token_table: np.ndarray | None = None
+
+    def token_table(self) -> np.ndarray:
+        """The table shipped inside the package (``Data/ane/token_embedding.npy``), read once:
+        what an app indexes, so the rows fed here are exactly the app's."""
+        if self._token_table is None:
+            table = np.asarray(load_item(self.path, TABLE_ITEM))
+            self._token_table = table.astype(self.float_dtype, copy=False)
+        return self._token_table
 
     def new_state(self) -> Any:
         return self.program.new_state() if self.program.states else None

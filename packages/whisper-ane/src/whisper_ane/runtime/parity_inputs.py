@@ -21,6 +21,7 @@ from ane_core.targets import Precision
 
 from whisper_ane.export.components import build_component
 from whisper_ane.export.encoder import example_mel
+from whisper_ane.export.host_embedding import embedding_row, embedding_table, row_shape
 from whisper_ane.runtime.backends import ComponentRunner, TorchRunner
 from whisper_ane.runtime.decoding import load_mel
 from whisper_ane.runtime.session import DecoderSession
@@ -100,10 +101,18 @@ _CHANNELS_FIRST_INPUTS = {"key_cache", "value_cache", "cross_k", "cross_v"}
 
 
 def parity_inputs(
-    component: str, variant: str, weights: LoadedWeights, files: Sequence[str] = ()
+    component: str,
+    variant: str,
+    weights: LoadedWeights,
+    files: Sequence[str] = (),
+    *,
+    host_embedding: bool = False,
 ) -> list[ParityCase]:
-    """One case per audio file (see the module docstring), in ``variant``'s layout."""
+    """One case per audio file (see the module docstring), in ``variant``'s layout;
+    ``host_embedding``: the decoder takes the step's token as its embedding row (float32,
+    from the checkpoint), as a decoder built with ``--embedding host`` does."""
     ane = variant == "ane"
+    table = embedding_table(weights, np.float32) if host_embedding else None
     cases = []
     for name, mel in mels(weights, files):
         if component == "encoder":
@@ -121,6 +130,9 @@ def parity_inputs(
             tensor = torch.from_numpy(step[input_name])
             if ane and input_name in _CHANNELS_FIRST_INPUTS:
                 tensor = _channels_first(tensor)
+            if input_name == "token" and table is not None:
+                shape = row_shape(variant, table.shape[1])
+                tensor = torch.from_numpy(embedding_row(table, int(step["token"][0]), shape))
             tensors.append(tensor)
         position = int(np.argmax(step["kv_cache_update_mask"]))
         cases.append(ParityCase(f"{name}@{position}", tuple(tensors)))

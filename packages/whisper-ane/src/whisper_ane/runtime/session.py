@@ -18,6 +18,7 @@ import numpy as np
 from ane_core.layers import MASK_VALUE
 
 from whisper_ane.export.decoder import ALIGNMENT_OUTPUT
+from whisper_ane.export.host_embedding import EMBEDDING_INPUT, embedding_row
 from whisper_ane.runtime.backends import ComponentRunner
 
 CROSS_NAMES = ("cross_k", "cross_v")
@@ -69,7 +70,10 @@ class DecoderSession:
     of the whole vocabulary. Caches are allocated once (zeros, the decoder's float dtype) and
     written in place: one ``(n_layer, C)`` slice per step, nothing else copied.
     A stateful decoder (no ``key_cache`` input) holds the caches itself; the session then
-    only resets its state and moves the masks.
+    only resets its state and moves the masks. A decoder built with ``--embedding host``
+    (a ``token_embedding`` input) gets the token's row of the runner's
+    :meth:`~whisper_ane.runtime.backends.ComponentRunner.token_table`: this is the one place
+    where every runner's token ids become rows.
     """
 
     def __init__(
@@ -102,8 +106,15 @@ class DecoderSession:
             self.axis = position_axis(cache, decoder.output_spec("key_cache_update").shape)
             self.n_ctx = cache[self.axis]
             caches = {name: np.zeros(cache, dtype=dtype) for name in ("key_cache", "value_cache")}
+        names = {spec.name for spec in decoder.inputs}
+        self.table = decoder.token_table() if EMBEDDING_INPUT in names else None
+        token_input = (
+            {EMBEDDING_INPUT: np.zeros(decoder.input_spec(EMBEDDING_INPUT).shape, dtype=dtype)}
+            if self.table is not None
+            else {"token": np.zeros(1, dtype=np.int32)}
+        )
         self.inputs: dict[str, np.ndarray] = {
-            "token": np.zeros(1, dtype=np.int32),
+            **token_input,
             **caches,
             "kv_cache_update_mask": np.zeros((1, self.n_ctx), dtype=dtype),
             "key_padding_mask": np.full((1, self.n_ctx), MASK_VALUE, dtype=dtype),
@@ -121,7 +132,11 @@ class DecoderSession:
             update[0, p - 1] = 0
         update[0, p] = 1
         inputs["key_padding_mask"][0, p] = 0
-        inputs["token"][0] = token
+        if self.table is None:
+            inputs["token"][0] = token
+        else:
+            row = inputs[EMBEDDING_INPUT]
+            row[...] = embedding_row(self.table, token, row.shape)
         start = time.perf_counter()
         outputs = self.decoder(inputs, state=self.state)
         self.stats.decoder_seconds += time.perf_counter() - start

@@ -22,6 +22,7 @@ from ane_core.compress import NO_COMPRESSION, Compression
 from ane_core.errors import OutputError, UsageError
 from ane_core.targets import Precision
 
+from whisper_ane.export.layouts import refuse_unused_options
 from whisper_ane.runtime.backends import TORCH_BACKENDS, torch_backend
 from whisper_ane.runtime.decoding import (
     DecodeStats,
@@ -131,6 +132,7 @@ def check_transcription(
     check_backend(backend)
     if layout != NATIVE_LAYOUT:
         check_layout_options(layout, backend, precision or Precision.FP16)
+        refuse_unused_options(layout, build_options)
         return
     if options.get("beam_size") is not None:
         raise beam_search_refused()

@@ -57,22 +57,41 @@ def layout_plan(
     build options. A layout takes only those in its module's ``BUILD_OPTIONS`` (WhisperKit:
     ``alignment_heads``; whisper.cpp: none); any other set away from its default is refused
     in one line, rather than ignored."""
+    module = layout_module(layout)
+    refuse_unused_options(layout, options)
+    used = {key: value for key, value in options.items() if key in module.BUILD_OPTIONS}
+    return module.plan(model_name(size, name, checkpoint), named=bool(name), **used)
+
+
+def layout_module(layout: str) -> ModuleType:
+    """The module of app layout ``layout``, or a one-line error naming the layouts."""
     module = LAYOUTS.get(layout)
     if module is None:
         raise UsageError(
             f"whisper has no --layout {layout!r}.",
             f"Use one of: {', '.join(item.name for item in layouts())}.",
         )
+    return module
+
+
+def refuse_unused_options(layout: str, options: dict[str, Any]) -> None:
+    """One line for build options set away from their default that ``layout`` does not
+    take, with the app's reason where its module names one (``REFUSED_OPTIONS``, e.g.
+    WhisperKit's int32 ``input_ids`` for ``--embedding host``), else that the app fixes
+    its files. Export and transcription with a layout both check it."""
+    module = layout_module(layout)
     defaults = {option.name: option.default for option in BUILD_OPTIONS}
     unused = [
-        "--" + key.replace("_", "-")
+        key
         for key, value in options.items()
         if key not in module.BUILD_OPTIONS and key in defaults and value != defaults[key]
     ]
-    if unused:
-        raise UsageError(
-            f"--layout {layout} takes no {', '.join(unused)} (its files are fixed by the app).",
-            "Drop them, or export the native layout.",
-        )
-    used = {key: value for key, value in options.items() if key in module.BUILD_OPTIONS}
-    return module.plan(model_name(size, name, checkpoint), named=bool(name), **used)
+    if not unused:
+        return
+    flags = ", ".join("--" + key.replace("_", "-") for key in unused)
+    reasons = getattr(module, "REFUSED_OPTIONS", {})
+    why = "; ".join(reasons[key] for key in unused if key in reasons)
+    raise UsageError(
+        f"--layout {layout} takes no {flags} ({why or 'its files are fixed by the app'}).",
+        "Drop them, or export the native layout.",
+    )

@@ -215,6 +215,15 @@ def reference_text_decoder(weights: LoadedWeights, option: AlignmentHeadsOption)
 BUILD_OPTIONS: tuple[str, ...] = ("alignment_heads",)
 """The build options this layout takes (see :func:`whisper_ane.export.layouts.layout_plan`)."""
 
+REFUSED_OPTIONS: dict[str, str] = {
+    # argmaxinc/WhisperKit Sources/WhisperKit/Core/TextDecoder.swift: prepareDecoderInputs
+    # makes `inputIds` an MLMultiArray of shape [1], dataType .int32, and predictLogits passes
+    # it as TextDecoderInput(input_ids: ...), the token id; no embedding row goes in.
+    "embedding": "WhisperKit's TextDecoder.swift feeds the TextDecoder the token id "
+    "input_ids, int32 (1,), so its contract has no embedding input",
+}
+"""Options the app's contract rules out, with the reason the refusal gives."""
+
 
 def plan(
     name: str,
