@@ -12,7 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from ane_core._coremltools import coremltools
-from ane_core.executor import Program, UnsupportedOpError, supported_ops
+from ane_core.executor import LoweredProgram, Program, UnsupportedOpError, supported_ops
+from ane_core.executor.lowering import lowered_ops
+from ane_core.executor.lowering.check import compare_ops
 
 ct = coremltools()
 from coremltools.converters.mil import Builder as mb  # noqa: E402
@@ -37,15 +39,32 @@ def _with_arity(build, n: int):
 
 
 def run(build, *inputs: np.ndarray, dtype=types.fp32) -> np.ndarray | list:
-    """Build a MIL program around ``build(*vars)`` and evaluate it on ``inputs``."""
+    """Build a MIL program around ``build(*vars)`` and evaluate it on ``inputs``.
+
+    Every program is also run by the torch lowering (:class:`LoweredProgram`), op by op
+    against this numpy oracle: each case here is a case of the lowering too, which must stay
+    bit-equal (or, for accumulating ops, within the documented bound) and must not fall back
+    to numpy for an op it lowers.
+    """
     specs = [mb.TensorSpec(shape=x.shape, dtype=dtype) for x in inputs]
     program = mb.program(input_specs=specs, opset_version=ct.target.iOS18)(
         _with_arity(build, len(inputs))
     )
     names = list(program.functions["main"].inputs)
-    outputs = Program(program)(dict(zip(names, inputs, strict=True)))
+    feed = dict(zip(names, inputs, strict=True))
+    outputs = Program(program)(feed)
+    check_lowering(LoweredProgram(program), feed)
     values = list(outputs.values())
     return values[0] if len(values) == 1 else values
+
+
+def check_lowering(lowered: LoweredProgram, feed: dict) -> None:
+    """The lowered program agrees with the oracle op by op (see ``compare_ops``)."""
+    assert not set(lowered.numpy_steps) & set(lowered_ops()), lowered.numpy_steps
+    differences = compare_ops(lowered, feed)
+    assert differences, "the program ran no op"
+    outside = [d for d in differences if not d.within_bound]
+    assert not outside, outside
 
 
 def close(actual, expected, tol=1e-5) -> None:

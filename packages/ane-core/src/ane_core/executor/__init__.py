@@ -19,14 +19,17 @@ from ane_core.executor.errors import (
     UnsupportedOpError,
 )
 from ane_core.executor.interpreter import Program, TensorInfo
+from ane_core.executor.lowering.program import LoweredProgram
 from ane_core.executor.ops import supported_ops
-from ane_core.executor.run import BACKENDS, load_program, run_package
+from ane_core.executor.run import BACKENDS, ENGINES, load_program, run_package
 
 __all__ = [
     "BACKENDS",
+    "ENGINES",
     "COMPUTE_UNITS",
     "CoreMLProgram",
     "CoreMLUnavailableError",
+    "LoweredProgram",
     "Program",
     "ProgramInputError",
     "TensorInfo",

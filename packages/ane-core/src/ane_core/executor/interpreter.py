@@ -155,13 +155,15 @@ class Program:
     # -- evaluation ---------------------------------------------------------------------
 
     @staticmethod
-    def _execute(step: _Step, env: dict[str, Any]) -> None:
+    def _evaluate(step: _Step, function: OpFunction, env: dict[str, Any]) -> tuple[Any, ...]:
+        """Call ``function`` (the step's op, or its lowering) on the step's arguments from
+        ``env``; an op that fails is named in the error."""
         kwargs = {
             param: env[ref] if isinstance(ref, str) else tuple(env[n] for n in ref)
             for param, ref in step.args.items()
         }
         try:
-            result = step.function(**kwargs)
+            result = function(**kwargs)
         except AneError:
             raise
         except Exception as error:
@@ -174,6 +176,11 @@ class Program:
                 f"MIL op {step.op_type} ({step.op_name!r}) gave {len(values)} outputs, "
                 f"the program declares {len(step.outputs)}"
             )
+        return values
+
+    @classmethod
+    def _execute(cls, step: _Step, env: dict[str, Any]) -> None:
+        values = cls._evaluate(step, step.function, env)
         for (name, dtype), value in zip(step.outputs, values, strict=True):
             if step.moves_data and getattr(value, "dtype", None) == compute_dtype(dtype):
                 env[name] = value  # values of an already rounded input
@@ -205,6 +212,14 @@ class Program:
         np.copyto(buffer, value, casting="unsafe")
 
     def _check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """The inputs, checked, each rounded to its declared dtype and held for computing."""
+        return {
+            name: settle(array, self.inputs[name].dtype)
+            for name, array in self._checked_arrays(inputs).items()
+        }
+
+    def _checked_arrays(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """The inputs as arrays, exactly the declared names with the declared shapes."""
         missing = [name for name in self.inputs if name not in inputs]
         extra = [name for name in inputs if name not in self.inputs]
         if missing or extra:
@@ -222,14 +237,13 @@ class Program:
                 raise ProgramInputError(
                     f"input {name!r} has shape {array.shape}, the program expects {expected}."
                 )
-            held[name] = settle(array, info.dtype)
+            held[name] = array
         return held
 
     def __call__(
         self, inputs: Mapping[str, Any], state: dict[str, np.ndarray] | None = None
     ) -> dict[str, np.ndarray]:
-        env: dict[str, Any] = dict(self._consts)
-        env.update(self._check_inputs(inputs))
+        env: dict[str, Any] = self._start_env(inputs)
         if self.states:
             if state is None or set(state) != set(self.states):
                 raise ProgramInputError(
@@ -237,11 +251,21 @@ class Program:
                     "Pass state=program.new_state() and reuse it across calls.",
                 )
             env.update(state)
-        for step in self._steps:
-            self._execute(step, env)
-            for name in step.release:
-                del env[name]
+        self._run(env)
         return {
             name: np.asarray(env[name]).astype(info.dtype, copy=False)
             for name, info in self.outputs.items()
         }
+
+    def _start_env(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """The values a call starts from: the constants and the checked inputs."""
+        env: dict[str, Any] = dict(self._consts)
+        env.update(self._check_inputs(inputs))
+        return env
+
+    def _run(self, env: dict[str, Any]) -> None:
+        """Every step in order, each intermediate freed after its last reader."""
+        for step in self._steps:
+            self._execute(step, env)
+            for name in step.release:
+                del env[name]

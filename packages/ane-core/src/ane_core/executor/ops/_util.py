@@ -7,6 +7,7 @@ from this module, never from the other op module, so op modules only ever import
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -39,3 +40,21 @@ def softmax(x: Any, axis: Any = -1) -> np.ndarray:
     exps = np.exp(x - np.max(x, axis=axis, keepdims=True))
     exps /= np.sum(exps, axis=axis, keepdims=True)
     return exps
+
+
+def conv_pads(pad_type: str, pad, spatial, kernel, strides, dilations) -> list[tuple[int, int]]:
+    """(before, after) padding per spatial axis, following MIL's pad_type rules."""
+    if pad_type == "valid":
+        return [(0, 0)] * len(spatial)
+    if pad_type == "custom":
+        values = [int(p) for p in np.asarray(pad).ravel()]
+        return list(zip(values[0::2], values[1::2], strict=True))
+    if pad_type in ("same", "same_lower"):
+        pads = []
+        for size, k, s, d in zip(spatial, kernel, strides, dilations, strict=True):
+            out = math.ceil(size / s)
+            total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
+            small, large = total // 2, total - total // 2
+            pads.append((small, large) if pad_type == "same" else (large, small))
+        return pads
+    raise ValueError(f"conv: unknown pad_type {pad_type!r}")

@@ -7,30 +7,11 @@ one matmul.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ane_core.executor.ops._util import conv_pads
 from ane_core.executor.registry import register
-
-
-def _pads(pad_type: str, pad, spatial, kernel, strides, dilations) -> list[tuple[int, int]]:
-    """(before, after) padding per spatial axis, following MIL's pad_type rules."""
-    if pad_type == "valid":
-        return [(0, 0)] * len(spatial)
-    if pad_type == "custom":
-        values = [int(p) for p in np.asarray(pad).ravel()]
-        return list(zip(values[0::2], values[1::2], strict=True))
-    if pad_type in ("same", "same_lower"):
-        pads = []
-        for size, k, s, d in zip(spatial, kernel, strides, dilations, strict=True):
-            out = math.ceil(size / s)
-            total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
-            small, large = total // 2, total - total // 2
-            pads.append((small, large) if pad_type == "same" else (large, small))
-        return pads
-    raise ValueError(f"conv: unknown pad_type {pad_type!r}")
 
 
 @register("conv")
@@ -41,7 +22,7 @@ def conv(x, weight, bias=None, strides=None, pad_type="valid", pad=None, dilatio
     kernel = weight.shape[2:]
     strides = [1] * n_spatial if strides is None else [int(s) for s in np.ravel(strides)]
     dilations = [1] * n_spatial if dilations is None else [int(d) for d in np.ravel(dilations)]
-    pads = _pads(str(pad_type), pad, x.shape[2:], kernel, strides, dilations)
+    pads = conv_pads(str(pad_type), pad, x.shape[2:], kernel, strides, dilations)
     pointwise = all(k == 1 for k in kernel) and all(s == 1 for s in strides)
     if pointwise and int(groups) == 1 and all(p == (0, 0) for p in pads):
         # A Linear as 1x1 conv (the ANE layout's projections): one plain matmul.

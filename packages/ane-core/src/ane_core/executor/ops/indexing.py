@@ -9,7 +9,7 @@ from ane_core.executor.ops._util import axis_of
 from ane_core.executor.registry import register
 
 
-def _index_slices(rank, begin, end, stride, begin_mask, end_mask, squeeze_mask):
+def index_slices(rank, begin, end, stride, begin_mask, end_mask, squeeze_mask):
     """numpy index for MIL's slice_by_index arguments (as ``solve_slice_by_index_slice``)."""
     begin = [int(b) for b in np.ravel(begin)]
     end = [int(e) for e in np.ravel(end)]
@@ -32,7 +32,7 @@ def _index_slices(rank, begin, end, stride, begin_mask, end_mask, squeeze_mask):
 def slice_by_index(x, begin, end, stride=None, begin_mask=None, end_mask=None, squeeze_mask=None):
     """``x[begin:end:stride, ...]`` with MIL's masks; a squeezed axis is indexed, not sliced."""
     x = np.asarray(x)
-    return x[_index_slices(x.ndim, begin, end, stride, begin_mask, end_mask, squeeze_mask)]
+    return x[index_slices(x.ndim, begin, end, stride, begin_mask, end_mask, squeeze_mask)]
 
 
 @register("slice_by_size", moves_data=True)
@@ -52,7 +52,7 @@ def slice_update(
 ):
     """A copy of ``x`` whose slice (as in ``slice_by_index``) is replaced by ``update``."""
     out = np.array(x, copy=True)
-    index = _index_slices(out.ndim, begin, end, stride, begin_mask, end_mask, squeeze_mask)
+    index = index_slices(out.ndim, begin, end, stride, begin_mask, end_mask, squeeze_mask)
     out[index] = np.reshape(update, out[index].shape)
     return out
 
