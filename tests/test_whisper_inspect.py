@@ -44,6 +44,8 @@ def test_whisper_tiny_ane_fp16_encoder_meets_the_ane_limits(whisper_tiny, tmp_pa
     for rule in OFF_ANE_LIMITS:
         assert report.count(rule) == 0, [f.detail for f in report.findings if f.rule == rule]
     assert report.findings == [], [f.detail for f in report.findings]
+    placement = report.placement.counts()
+    assert placement["cpu-gpu"] == placement["unknown"] == report.placement.switches == 0
     d = whisper_tiny[1].dims
     frames, ctx, width = 2 * d.n_audio_ctx, d.n_audio_ctx, d.n_audio_state
     per_layer = 4 * ctx * width * width + 2 * ctx * width * 4 * width + 2 * ctx * ctx * width
@@ -67,6 +69,14 @@ def test_whisper_tiny_ane_fp16_decoder_meets_the_ane_limits(whisper_tiny, tmp_pa
     report = inspect_package(_whisper_export(whisper_tiny, tmp_path, "decoder", "ane"))
     for rule in OFF_ANE_LIMITS:
         assert report.count(rule) == 0, [f.detail for f in report.findings if f.rule == rule]
+    # The token lookup (a gather per vocabulary chunk) is what the rules predict off the ANE:
+    # each chunk's gather and integer ops are a CPU island, two switches each.
+    placement = report.placement
+    off = {op.rule for op in placement.ops if op.device != "ane"}
+    assert off == {"gather", "integer-compute", "walled-ops"}
+    gathers = [op for op in placement.ops if op.op_type == "gather"]
+    assert gathers and all(op.rule == "gather" for op in gathers)
+    assert placement.switches == 2 * len(gathers)
 
 
 def test_whisper_decoders_report_their_traffic_per_token(whisper_tiny, tmp_path):

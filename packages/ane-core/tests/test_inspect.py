@@ -244,12 +244,15 @@ def test_range_shapes_are_flagged_once_enumerated_shapes_are_not(tmp_path):
     assert report.findings[0].tensor == "x" and "range" in report.findings[0].detail
     assert report.inputs[0]["flexibility"] == "range"
     assert report.cost.flexible
+    # every op computes on the runtime shape: predicted off the ANE (rule flexible-shape)
+    assert report.placement.counts() == {"ane": 0, "cpu-gpu": 2, "unknown": 0}
     enumerated = _flexible_export(
         tmp_path / "enum.mlpackage",
         ct.EnumeratedShapes([(1, 8, 1, 16), (1, 8, 1, 32)], default=(1, 8, 1, 16)),
     )
     report = inspect_package(enumerated)
     assert report.findings == [] and report.inputs[0]["flexibility"] == "enumerated"
+    assert report.placement.counts() == {"ane": 2, "cpu-gpu": 0, "unknown": 0}
 
 
 def _toy_export(tmp_path, variant, precision=Precision.FP16):

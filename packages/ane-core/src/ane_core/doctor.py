@@ -29,10 +29,9 @@ from ane_core._coremltools import coremltools
 from ane_core.errors import PackageError, UsageError
 from ane_core.executor.errors import CoreMLUnavailableError
 from ane_core.inspect import compute_plan
-from ane_core.inspect.census import describe_feature
+from ane_core.inspect.census import describe_feature, input_flexibility
 from ane_core.inspect.compute_plan import PlannedOp, summarize
-from ane_core.inspect.placement import ANE, UNKNOWN, Placement, count_switches
-from ane_core.inspect.placement import predict_placement as predict
+from ane_core.inspect.placement import ANE, UNKNOWN, Placement, count_switches, predict_placement
 from ane_core.inspect.program import read_program
 from ane_core.package_check import check_package
 
@@ -208,7 +207,7 @@ def diagnose(package: str | Path, *, runs: int = DEFAULT_RUNS) -> DoctorReport:
         program = read_program(checked.spec)
     except ValueError as error:
         raise PackageError(f"{package}: {error}.", "`ane doctor` reads ML programs only.") from None
-    placement = predict(program)
+    placement = predict_placement(program, flexibility=input_flexibility(checked.spec))
     description = checked.spec.description
     feed = random_inputs([describe_feature(f) for f in description.input])
     with tempfile.TemporaryDirectory(prefix="ane-doctor-") as workdir:

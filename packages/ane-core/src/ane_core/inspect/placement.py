@@ -85,10 +85,13 @@ class _OpView:
     """What a condition may ask about one op: its tensors, which of them are computed from
     the model's input values, and the function's states."""
 
-    def __init__(self, op: Operation, function: Function, dependent: set[str]) -> None:
+    def __init__(
+        self, op: Operation, function: Function, dependent: set[str], enumerated: set[str]
+    ) -> None:
         self.op = op
         self.function = function
         self.dependent = dependent
+        self.enumerated = enumerated
 
     def tensor(self, name: str) -> TensorInfo | None:
         return self.function.tensors.get(name)
@@ -127,8 +130,11 @@ CONDITIONS: dict[str, Callable[[_OpView, Any], bool]] = {
     ),
     # an output or non-constant input has more than N axes
     "rank_over": lambda v, n: any(t.rank is not None and t.rank > n for t in v.computed_tensors()),
-    # an output's shape is known only at run time (flexible input or data-dependent shape)
-    "flexible_output": lambda v, want: any(not t.is_static for t in v.op.outputs) == want,
+    # an output's shape is known only at run time (a range-flexible input or a data-dependent
+    # shape; shapes from enumerated-shape inputs are not: Core ML compiles each of them)
+    "flexible_output": lambda v, want: (
+        any(not t.is_static and t.name not in v.enumerated for t in v.op.outputs) == want
+    ),
     # one of these parameters is bound to a value computed from the input values
     "dynamic_params": lambda v, params: any(
         n in v.dependent for p in params for n in v.op.inputs.get(p, ())
@@ -330,13 +336,19 @@ class Placement:
         }
 
 
-def place_function(function: Function, table: PlacementTable) -> list[PlacedOp]:
+def place_function(
+    function: Function, table: PlacementTable, flexibility: Mapping[str, str] | None = None
+) -> list[PlacedOp]:
+    """``flexibility``: per flexible model input, ``range``, ``enumerated`` or ``unbounded``
+    (:func:`ane_core.inspect.census.input_flexibility`)."""
     dependent = function.value_dependent()
+    enumerated_inputs = {n for n, kind in (flexibility or {}).items() if kind == "enumerated"}
+    enumerated = function.derived_from(enumerated_inputs) if enumerated_inputs else set()
     placed = []
     for op in function.operations:
         if op.is_const:
             continue
-        view = _OpView(op, function, dependent)
+        view = _OpView(op, function, dependent, enumerated)
         rule = next((r for r in table.rules if r.matches(op, view)), None)
         placed.append(
             PlacedOp(
@@ -351,8 +363,16 @@ def place_function(function: Function, table: PlacementTable) -> list[PlacedOp]:
     return placed
 
 
-def predict_placement(program: Program, table: PlacementTable | None = None) -> Placement:
-    """Every non-constant op of ``program`` placed by ``table`` (default: the shipped one)."""
+def predict_placement(
+    program: Program,
+    table: PlacementTable | None = None,
+    *,
+    flexibility: Mapping[str, str] | None = None,
+) -> Placement:
+    """Every non-constant op of ``program`` placed by ``table`` (default: the shipped one);
+    ``flexibility`` as for :func:`place_function`."""
     table = table if table is not None else load_table()
-    ops = [op for function in program.functions for op in place_function(function, table)]
+    ops = [
+        op for function in program.functions for op in place_function(function, table, flexibility)
+    ]
     return Placement(ops, table)

@@ -182,7 +182,7 @@ def inspect_package(
         compute_plan=compute_plan(path)
         if with_compute_plan
         else {"available": False, "reason": "not requested"},
-        placement=predict_placement(program),
+        placement=predict_placement(program, flexibility=flexibility),
         package_check=checked.to_dict(),
         digests=digests,
     )
