@@ -8,6 +8,7 @@ ane-core's suite runs without whisper-ane or ane-bench, and ane-bench's without 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -406,6 +407,49 @@ def decoder_costs(session: nox.Session) -> None:
         )
     (results / "costs.md").write_text("\n".join(lines) + "\n")
     session.log("\n".join(lines))
+
+
+# Debian's Asterisk prompts (CC-BY-SA-3.0): studio-recorded English and Spanish prompts as
+# 16 kHz G.722, and their transcripts; `ane eval whisper asterisk:LANG` reads them.
+ASTERISK_APT = [
+    f"asterisk-core-sounds-{lang}{kind}" for lang in ("en", "es") for kind in ("", "-g722")
+]
+ASTERISK_TRANSCRIPTS = "/usr/share/doc/asterisk-core-sounds-{lang}/core-sounds-{lang}.txt.gz"
+EVAL_COMPRESSIONS = ["none", "int8", "palettize8", "palettize6", "palettize4"]
+EVAL_RUNS = [("tiny.en", "asterisk:en"), ("base", "asterisk:en"), ("base", "asterisk:es")]
+
+
+def install_apt(session: nox.Session, packages: list[str]) -> None:
+    """apt-get the Debian ``packages`` (as .ci/run installs ffmpeg); root only."""
+    if os.geteuid() != 0:
+        session.error(f"needs root for: apt-get install {' '.join(packages)} (or run it first).")
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run("apt-get", "update", "-qq", external=True, env=env)
+    session.run("apt-get", "install", "-y", "-qq", *packages, external=True, env=env)
+
+
+@nox.session(name="eval", default=False)
+def eval_wer(session: nox.Session) -> None:
+    """Word error rate of every compression of the FP16 packages (reference executor) beside
+    stock openai-whisper, on Debian's Asterisk prompts of 4+ words: tiny.en and base on
+    English, base on Spanish. Writes eval-results/SIZE-LANG/ (eval.json, eval.md, wer.png,
+    and per-utterance caches: a rerun resumes). Extra arguments go to every `ane eval`, last
+    one winning (`nox -s eval -- --limit 40 --jobs 2`). Not part of CI: the whole set takes
+    hours on 2 cores."""
+    transcripts = [Path(ASTERISK_TRANSCRIPTS.format(lang=lang)) for lang in ("en", "es")]
+    if not shutil.which("ffmpeg") or not all(path.is_file() for path in transcripts):
+        install_apt(session, ["ffmpeg", *ASTERISK_APT])
+    install_package(session, "whisper-ane")
+    session.install("-e", "packages/ane-bench")
+    weights = bundled_whisper_weights(session)
+    variants = [word for c in EVAL_COMPRESSIONS for word in ("--variant", f"mil:fp16:{c}")]
+    settings = ["--min-words", "4", "--jobs", str(os.cpu_count() or 1), *session.posargs]
+    for size, dataset in EVAL_RUNS:
+        out = Path("eval-results") / f"{size}-{dataset.partition(':')[2]}"
+        session.run(
+            "ane", "eval", "whisper", dataset, "--size", size, "--checkpoint", weights[size],
+            *variants, "-o", str(out), *settings,
+        )  # fmt: skip
 
 
 @nox.session(default=False)

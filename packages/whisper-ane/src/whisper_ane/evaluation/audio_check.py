@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import whisper
-from ane_core.errors import brief
+from ane_core.errors import UsageError, brief
 from ane_core.file_checks.digest import file_sha256
+from ane_core.file_checks.lfs import lfs_pointer_error, read_lfs_pointer
 
 from whisper_ane.evaluation.datasets import Skipped, Utterance
 
@@ -34,6 +35,9 @@ def check_one(utterance: Utterance) -> CheckedAudio | Skipped:
     """Hash and decode one file (ffmpeg through ``whisper.load_audio``, as transcription
     will): the audio, or why it is skipped."""
     path = Path(utterance.audio)
+    pointer = read_lfs_pointer(path)
+    if pointer is not None:
+        return Skipped(utterance.id, str(lfs_pointer_error(path, pointer, UsageError)))
     try:
         digest = file_sha256(path)
     except OSError as error:

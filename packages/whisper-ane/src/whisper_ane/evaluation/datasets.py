@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import gzip
 import re
+import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ane_core.errors import UsageError, brief
+from ane_core.file_checks.lfs import refuse_lfs_pointer
 
 AUDIO_SUFFIXES = (".g722", ".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".gsm", ".ulaw")
 """Audio files the folder and Asterisk readers look for (ffmpeg decodes them all); for an
@@ -99,14 +101,34 @@ def spoken_text(text: str) -> str:
     return " ".join(_ANNOTATION.sub(" ", text).split())
 
 
+MAX_TRANSCRIPT_BYTES = 64 << 20
+"""A transcript file (decompressed) larger than this is refused: Common Voice's largest TSV
+is a few hundred MB only for whole languages, and a gzip bomb must not fill memory."""
+
+
 def _read_text(path: Path) -> str:
-    """A text file (gzip when it starts with gzip's magic), UTF-8; one line if it cannot be read."""
+    """A text file (gzip when it starts with gzip's magic), UTF-8; one line if it cannot be
+    read, is a Git LFS pointer (a dataset cloned without ``git lfs pull``) or is larger than
+    :data:`MAX_TRANSCRIPT_BYTES`."""
+    refuse_lfs_pointer(path, UsageError)
     try:
-        data = path.read_bytes()
-        if data[:2] == b"\x1f\x8b":
-            data = gzip.decompress(data)
+        with open(path, "rb") as raw:
+            packed = raw.read(2) == b"\x1f\x8b"
+            raw.seek(0)
+            stream = gzip.GzipFile(fileobj=raw) if packed else raw
+            chunks: list[bytes] = []
+            size = 0
+            while size <= MAX_TRANSCRIPT_BYTES and (chunk := stream.read(1 << 20)):
+                chunks.append(chunk)  # in chunks: one read of the limit allocates it all
+                size += len(chunk)
+            data = b"".join(chunks)
+        if size > MAX_TRANSCRIPT_BYTES:
+            raise UsageError(
+                f"the transcripts {path} hold more than {MAX_TRANSCRIPT_BYTES >> 20} MiB of text.",
+                "Split the dataset.",
+            )
         return data.decode("utf-8")
-    except (OSError, EOFError, gzip.BadGzipFile, UnicodeDecodeError) as error:
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as error:
         raise UsageError(
             f"cannot read the transcripts {path} ({brief(error)}).",
             "Pass a readable UTF-8 text file (gzip allowed).",

@@ -66,6 +66,7 @@ class WordCounts:
             "substitutions": self.substitutions,
             "deletions": self.deletions,
             "insertions": self.insertions,
+            "errors": self.errors,
             "hits": self.hits,
             "reference_words": self.reference_words,
         }
