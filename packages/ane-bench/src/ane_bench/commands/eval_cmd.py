@@ -24,8 +24,8 @@ from ane_bench.weights_option import weights_options
 
 
 class ProgressBar:
-    """``label [#####.....] done/total`` on stderr: redrawn in place on a terminal, one line
-    per tenth elsewhere (logs of long runs stay short)."""
+    """``label [#####.....] done/total, seconds, time left`` on stderr: redrawn in place on a
+    terminal, one line per tenth elsewhere (logs of long runs stay short)."""
 
     WIDTH = 30
 
@@ -35,6 +35,7 @@ class ProgressBar:
         self.current: str | None = None
         self.shown = -1
         self.start = time.perf_counter()
+        self.first_done: int | None = None
 
     def __call__(self, label: str, done: int, total: int) -> None:
         if not self.enabled:
@@ -42,6 +43,7 @@ class ProgressBar:
         if label != self.current:
             self._end_line()
             self.current, self.shown, self.start = label, -1, time.perf_counter()
+            self.first_done = None
         tenth = 10 * done // total if total else 10
         if not self.tty and tenth == self.shown and done != total:
             return
@@ -50,6 +52,11 @@ class ProgressBar:
         bar = "#" * filled + "." * (self.WIDTH - filled)
         seconds = time.perf_counter() - self.start
         line = f"{label} [{bar}] {done}/{total} {seconds:.0f} s"
+        if self.first_done is None:
+            self.first_done = done  # what the cache already held: no time spent on it
+        fresh = done - self.first_done
+        if fresh > 0 and done < total:
+            line += f", about {seconds / fresh * (total - done):.0f} s left"
         click.echo(("\r" + line) if self.tty else line, err=True, nl=not self.tty)
 
     def _end_line(self) -> None:
