@@ -248,3 +248,24 @@ def test_cache_survives_a_torn_last_line(tmp_path):
     reopened.add({"key": "c", "text": "three"})
     again = ResultCache(path)
     assert again.get("a") and again.get("c") == {"key": "c", "text": "three"}
+
+
+def test_a_dataset_with_nothing_to_evaluate_is_one_line(tmp_path):
+    from whisper_ane.architecture import WhisperArchitecture
+    from whisper_ane.evaluation import evaluate
+
+    (tmp_path / "a.wav").write_bytes(b"not audio")
+    (tmp_path / "a.txt").write_text("hello there")
+    notes = []
+    with pytest.raises(UsageError, match="no utterance of .* is left to evaluate"):
+        evaluate(
+            WhisperArchitecture(),
+            read_folder(tmp_path, "en"),
+            [],
+            output_dir=tmp_path / "out",
+            size="tiny",
+            checkpoint="random",
+            note=notes.append,
+        )
+    assert len(notes) == 1 and str(tmp_path / "a.wav") in notes[0]
+    assert not (tmp_path / "out").exists()  # nothing written

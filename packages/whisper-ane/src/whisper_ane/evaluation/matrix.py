@@ -113,7 +113,6 @@ def evaluate(
     options = dict(build_options or {})
     say = note or (lambda line: None)
     output = Path(output_dir)
-    output.mkdir(parents=True, exist_ok=True)
     norm = normalizer(dataset.language)
     skipped: list[Skipped] = list(dataset.skipped)
     usable: list[CheckedAudio] = []
@@ -134,7 +133,14 @@ def evaluate(
         usable.append(item)
     for item in skipped:
         say(f"skipped {item.id}: {item.reason}")
+    if not usable:
+        raise UsageError(
+            f"no utterance of {dataset.name} is left to evaluate ({len(skipped)} skipped, "
+            f"{sum(dataset.excluded.values())} left out by the filters).",
+            "Check the dataset, or lower --min-words.",
+        )
     weights = architecture.load_weights(size, checkpoint, seed=seed)
+    output.mkdir(parents=True, exist_ok=True)
     digest = weights_digest(weights)
     runs: dict[Variant, dict[str, dict[str, Any]]] = {}
     wall: dict[Variant, float] = {}
