@@ -9,30 +9,16 @@ import platform
 
 import numpy as np
 import pytest
+from toy_packages import export_state_program, export_toy
 
-from ane_core import doctor, plugins
+from ane_core import doctor
 from ane_core.errors import UsageError
 from ane_core.executor.errors import CoreMLUnavailableError
-from ane_core.export import export_component
 from ane_core.inspect import compute_plan
 from ane_core.inspect.compute_plan import PlannedOp
+from ane_core.inspect.placement import PlacedOp, Placement, load_table
 from ane_core.inspect.program import read_program
 from ane_core.mil import load_spec
-from ane_core.targets import Precision, parse_target
-
-
-def _toy_package(tmp_path):
-    arch = plugins.get_architecture("toy")
-    return export_component(
-        arch,
-        size="small",
-        component="encoder",
-        variant="ane",
-        weights=arch.load_weights("small", None),
-        precision=Precision.FP16,
-        target=parse_target("macOS13", precision=Precision.FP16),
-        output_dir=tmp_path,
-    ).path
 
 
 class FakeModel:
@@ -41,18 +27,19 @@ class FakeModel:
     def __init__(self, compiled, compute_units):
         self.compiled, self.compute_units, self.feeds = compiled, compute_units, []
 
-    def make_state(self):  # pragma: no cover - the toy has no state
-        raise AssertionError("a model without state gets no state")
+    def make_state(self):
+        self.state = object()
+        return self.state
 
     def predict(self, feed, state=None):
-        self.feeds.append(feed)
-        return {"y": np.zeros((1, 64, 1, 32), np.float16)}
+        self.feeds.append((feed, state))
+        return {}
 
 
 @pytest.fixture
 def fake_coreml(monkeypatch, tmp_path):
     """Core ML on a Mac, as seen through the four functions doctor calls: the plan puts
-    every op on the ANE but the first softmax, which it puts on the CPU."""
+    every op on the ANE but the first softmax (if any), which it puts on the CPU."""
     calls = {}
 
     def compile_(package, workdir):
@@ -69,9 +56,14 @@ def fake_coreml(monkeypatch, tmp_path):
         calls["plan_units"] = compute_units
         ops = [op for op in read_program(load_spec(calls["compiled"])).operations]
         ops = [op for op in ops if not op.is_const]
-        first_softmax = next(op for op in ops if op.type == "softmax")
+        first_softmax = next((op for op in ops if op.type == "softmax"), None)
         return [
-            PlannedOp(op.type, op.outputs[0].name, "cpu" if op is first_softmax else "ane", 0.5)
+            PlannedOp(
+                op.type,
+                op.outputs[0].name if op.outputs else "",  # as plan_compiled names them
+                "cpu" if op is first_softmax else "ane",
+                0.5,
+            )
             for op in ops
         ]
 
@@ -82,13 +74,14 @@ def fake_coreml(monkeypatch, tmp_path):
     return calls
 
 
-def test_doctor_compares_core_mls_plan_with_the_prediction(toy_plugin, fake_coreml, tmp_path):
-    package = _toy_package(tmp_path)
+def test_doctor_compares_core_mls_plan_with_the_prediction(fake_coreml, tmp_path):
+    package = export_toy(tmp_path)
     report = doctor.diagnose(package, runs=3)
     model = fake_coreml["model"]
     assert model.compute_units == fake_coreml["plan_units"] == "CPU_AND_NE"
     assert len(model.feeds) == 4 and len(report.predict_seconds) == 3  # a first call, then 3
-    (feed,) = {id(f): f for f in model.feeds}.values()  # the same random inputs every call
+    (feed,) = {id(f): f for f, _ in model.feeds}.values()  # the same random inputs every call
+    assert {state for _, state in model.feeds} == {None}  # no state made for a stateless model
     assert feed["x"].shape == (1, 64, 1, 32) and feed["x"].dtype == np.float16
     ops = len(report.placement.ops)
     assert len(report.rows) == ops and report.placement.counts()["ane"] == ops
@@ -105,6 +98,16 @@ def test_doctor_compares_core_mls_plan_with_the_prediction(toy_plugin, fake_core
     data = json.loads(json.dumps(report.to_dict()))
     assert data["chosen_switches_per_call"] == 2 and len(data["ops"]) == ops
     assert data["predicted"]["switches_per_call"] == 0
+
+
+def test_a_stateful_package_is_called_with_one_state(fake_coreml, tmp_path):
+    report = doctor.diagnose(export_state_program(tmp_path, 270), runs=2)
+    model = fake_coreml["model"]
+    assert [state for _, state in model.feeds] == [model.state] * 3
+    assert set(model.feeds[0][0]) == {"x"}  # the state is not an input
+    # the 270-wide state: the plan (all ANE here) and the prediction disagree on its two ops
+    assert report.verdicts() == {"agree": 2, "predicted off, chose ANE": 2}
+    assert report.placement.switches == 3 and report.chosen_switches == 0
 
 
 def test_doctor_refuses_bad_runs_before_touching_core_ml(fake_coreml, tmp_path):
@@ -136,3 +139,24 @@ def test_random_inputs_follow_the_declared_shapes_and_dtypes():
     assert feed["token"].dtype == np.int32 and not feed["token"].any()
     with pytest.raises(UsageError, match="multi-array inputs only"):
         doctor.random_inputs([{"name": "img", "kind": "imageType"}])
+
+
+def test_ops_are_matched_by_type_output_and_order():
+    ops = [
+        PlacedOp("gather", "g", "rows", "main", "cpu-gpu", "gather"),
+        PlacedOp("write_state", "w1", "", "main", "ane", "ane-native-ops"),
+        PlacedOp("write_state", "w2", "", "main", "ane", "ane-native-ops"),
+        PlacedOp("cast", "c", "y", "main", "unknown", "float-cast"),
+    ]
+    planned = [
+        PlannedOp("constexpr_lut_to_dense", "w", "ane", 0.0),  # decompression: not predicted
+        PlannedOp("write_state", "", "cpu", 0.1),
+        PlannedOp("cast", "y", "cpu", 0.1),
+    ]
+    rows = doctor.compare(Placement(ops, load_table()), planned)
+    assert [row.verdict for row in rows] == [
+        "not in plan",
+        "predicted ANE, chose off",
+        "not in plan",
+        "unknown",
+    ]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from toy_packages import export_state_program, save_mil_program
 
 from ane_core._coremltools import coremltools
 from ane_core.inspect import inspect_package
@@ -27,23 +28,8 @@ from ane_core.inspect.placement import (
 from ane_core.inspect.program import read_program
 from ane_core.inspect.render import render_text
 from ane_core.mil import load_spec
-from ane_core.save import save_mlmodel
 
 CORE = Path(__file__).resolve().parents[1]
-
-
-def _save(prog, path, target):
-    """Save a MIL program untouched (no pass may remove what a test put in)."""
-    ct = coremltools()
-    mlmodel = ct.convert(
-        prog,
-        convert_to="mlprogram",
-        minimum_deployment_target=target,
-        compute_precision=ct.precision.FLOAT16,
-        pass_pipeline=ct.PassPipeline.EMPTY,
-        skip_model_load=True,
-    )
-    return save_mlmodel(mlmodel, path, force=False)
 
 
 def _lookup_program(tmp_path):
@@ -60,26 +46,7 @@ def _lookup_program(tmp_path):
         rows = mb.gather(x=table, indices=ids, axis=0)
         return mb.add(x=mb.relu(x=x), y=rows)
 
-    return _save(prog, tmp_path / "lookup.mlpackage", ct.target.macOS13)
-
-
-def _state_program(tmp_path, width):
-    ct = coremltools()
-    from coremltools.converters.mil import Builder as mb
-    from coremltools.converters.mil.mil import types
-
-    specs = [
-        mb.TensorSpec((1, width), dtype=types.fp16),
-        mb.StateTensorSpec((1, width), dtype=types.fp16),
-    ]
-
-    @mb.program(input_specs=specs, opset_version=ct.target.iOS18)
-    def prog(x, cache):
-        summed = mb.add(x=mb.read_state(input=cache), y=x)
-        mb.coreml_update_state(state=cache, value=summed)
-        return mb.relu(x=summed)
-
-    return _save(prog, tmp_path / f"state{width}.mlpackage", ct.target.macOS15)
+    return save_mil_program(prog, tmp_path / "lookup.mlpackage")
 
 
 def _table(*rows):
@@ -139,8 +106,8 @@ def test_first_matching_row_decides(tmp_path):
 
 
 def test_shipped_table_keeps_a_narrow_state_off_the_ane(tmp_path):
-    narrow = predict_placement(read_program(load_spec(_state_program(tmp_path, 270))))
-    aligned = predict_placement(read_program(load_spec(_state_program(tmp_path, 256))))
+    narrow = predict_placement(read_program(load_spec(export_state_program(tmp_path, 270))))
+    aligned = predict_placement(read_program(load_spec(export_state_program(tmp_path, 256))))
     assert [(op.op_type, op.rule) for op in narrow.ops if op.device == "cpu-gpu"] == [
         ("read_state", "state-width-not-multiple-of-32"),
         ("write_state", "state-width-not-multiple-of-32"),

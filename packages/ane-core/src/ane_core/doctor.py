@@ -122,13 +122,24 @@ class OpComparison:
         }
 
 
+def _keyed(ops: list[Any]) -> list[tuple[str, str, int]]:
+    """``(op type, first output, n)``: the n-th op of that type and output in program order
+    (``n`` tells apart the ops without outputs, such as ``write_state``)."""
+    seen: Counter[tuple[str, str]] = Counter()
+    keys = []
+    for op in ops:
+        seen[(op.op_type, op.output)] += 1
+        keys.append((op.op_type, op.output, seen[(op.op_type, op.output)]))
+    return keys
+
+
 def compare(placement: Placement, planned: list[PlannedOp]) -> list[OpComparison]:
-    """Every predicted op in program order with Core ML's choice for the op of the same
-    first output (Core ML's plan names ops by their outputs, as the program does)."""
-    chosen = {op.output: op for op in planned}
+    """Every predicted op in program order beside Core ML's choice for the same op: the
+    plan names ops by type and first output, as the program does."""
+    chosen = dict(zip(_keyed(planned), planned, strict=True))
     rows = []
-    for op in placement.ops:
-        plan = chosen.get(op.output)
+    for key, op in zip(_keyed(placement.ops), placement.ops, strict=True):
+        plan = chosen.get(key)
         rows.append(
             OpComparison(
                 op_type=op.op_type,
