@@ -330,7 +330,6 @@ class Placement:
             "switches_by_function": self.switches_by_function(),
             "off_ane_by_rule": dict(self.by_rule().most_common()),
             "off_ane": [op.to_dict() for op in self.ops if op.device != ANE],
-            "ops": [op.to_dict() for op in self.ops],
             "rules": [r.to_dict() for r in self.table.rules if r.id in used],
             "summary": self.summary(),
         }
