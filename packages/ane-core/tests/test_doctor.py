@@ -110,6 +110,18 @@ def test_a_stateful_package_is_called_with_one_state(fake_coreml, tmp_path):
     assert report.placement.switches == 3 and report.chosen_switches == 0
 
 
+def test_core_ml_refusing_the_package_is_one_line(fake_coreml, monkeypatch, tmp_path):
+    def refuse(compiled, compute_units):
+        raise RuntimeError("E5RT encountered an STL exception.\nANECCompile() FAILED")
+
+    monkeypatch.setattr(doctor, "_load", refuse)
+    with pytest.raises(doctor.CoreMLFailedError) as caught:
+        doctor.diagnose(export_toy(tmp_path))
+    message = str(caught.value)
+    assert message.startswith("Core ML could not load toy-small-encoder-ane-fp16.mlpackage: E5RT")
+    assert "\n" not in message and "ANECCompile() FAILED" in message
+
+
 def test_doctor_refuses_bad_runs_before_touching_core_ml(fake_coreml, tmp_path):
     with pytest.raises(UsageError, match="--runs must be at least 1"):
         doctor.diagnose(tmp_path / "x.mlpackage", runs=0)

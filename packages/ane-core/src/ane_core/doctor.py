@@ -18,6 +18,7 @@ import statistics
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,14 +27,11 @@ import numpy as np
 
 from ane_core import coreml_compile
 from ane_core._coremltools import coremltools
-from ane_core.errors import PackageError, UsageError
+from ane_core.errors import AneError, UsageError, brief
 from ane_core.executor.errors import CoreMLUnavailableError
-from ane_core.inspect import compute_plan
-from ane_core.inspect.census import describe_feature, input_flexibility
+from ane_core.inspect import compute_plan, inspect_package
 from ane_core.inspect.compute_plan import PlannedOp, summarize
-from ane_core.inspect.placement import ANE, UNKNOWN, Placement, count_switches, predict_placement
-from ane_core.inspect.program import read_program
-from ane_core.package_check import check_package
+from ane_core.inspect.placement import ANE, UNKNOWN, Placement, count_switches
 
 COMPUTE_UNITS = "CPU_AND_NE"
 DEFAULT_RUNS = 10
@@ -201,9 +199,22 @@ class DoctorReport:
         }
 
 
-def _timed(call: Any) -> tuple[Any, float]:
+class CoreMLFailedError(AneError):
+    """Core ML itself refused the package: compiling, loading, planning or predicting."""
+
+
+def _core_ml(step: str, package: Path, call: Callable[[], Any]) -> tuple[Any, float]:
+    """``call()`` and its time in seconds; Core ML's failure as one line naming ``step``."""
     start = time.perf_counter()
-    result = call()
+    try:
+        result = call()
+    except AneError:
+        raise
+    except Exception as error:  # Core ML raises plain exceptions (RuntimeError, E5RT text)
+        raise CoreMLFailedError(
+            f"Core ML could not {step} {package.name}: {brief(error)}",
+            "`ane inspect` shows what in the program may keep it off the ANE.",
+        ) from error
     return result, time.perf_counter() - start
 
 
@@ -213,25 +224,23 @@ def diagnose(package: str | Path, *, runs: int = DEFAULT_RUNS) -> DoctorReport:
         raise UsageError(f"--runs must be at least 1, not {runs}.", "Pass --runs 10, say.")
     require_compute_plan()
     package = Path(package)
-    checked = check_package(package)
-    try:
-        program = read_program(checked.spec)
-    except ValueError as error:
-        raise PackageError(f"{package}: {error}.", "`ane doctor` reads ML programs only.") from None
-    placement = predict_placement(program, flexibility=input_flexibility(checked.spec))
-    description = checked.spec.description
-    feed = random_inputs([describe_feature(f) for f in description.input])
+    static = inspect_package(package, with_compute_plan=False)  # checks the package first
+    feed = random_inputs(static.inputs)
     with tempfile.TemporaryDirectory(prefix="ane-doctor-") as workdir:
-        compiled, compile_seconds = _timed(lambda: _compile(package, Path(workdir)))
-        model, load_seconds = _timed(lambda: _load(compiled, COMPUTE_UNITS))
-        planned = compute_plan.plan_compiled(compiled, COMPUTE_UNITS)
-        state = model.make_state() if len(description.state) else None
+        compiled, compile_seconds = _core_ml(
+            "compile", package, lambda: _compile(package, Path(workdir))
+        )
+        model, load_seconds = _core_ml("load", package, lambda: _load(compiled, COMPUTE_UNITS))
+        planned, _ = _core_ml(
+            "plan", package, lambda: compute_plan.plan_compiled(compiled, COMPUTE_UNITS)
+        )
+        state = model.make_state() if static.states else None
 
         def call() -> Any:
             return model.predict(feed) if state is None else model.predict(feed, state=state)
 
-        _, first = _timed(call)
-        seconds = [_timed(call)[1] for _ in range(runs)]
+        _, first = _core_ml("run", package, call)
+        seconds = [_core_ml("run", package, call)[1] for _ in range(runs)]
     return DoctorReport(
         package=package,
         compute_units=COMPUTE_UNITS,
@@ -240,8 +249,8 @@ def diagnose(package: str | Path, *, runs: int = DEFAULT_RUNS) -> DoctorReport:
         first_predict_seconds=first,
         predict_seconds=seconds,
         planned=planned,
-        placement=placement,
-        rows=compare(placement, planned),
+        placement=static.placement,
+        rows=compare(static.placement, planned),
     )
 
 
