@@ -127,7 +127,9 @@ def test_package_session_looks_the_row_up_and_gives_the_token_id_logits(
         options = {"embedding": embedding, "stateful": stateful}
         model = arch.build("decoder", "ane", small_weights, **options)
         runner = PackageRunner(exports[embedding, stateful].path, model, Precision.FP16)
-        kv = np.random.default_rng(0).standard_normal((2, CHUNKED.n_text_layer, 8, 1, 6))
+        d = CHUNKED
+        kv_shape = (2, d.n_text_layer, d.n_text_state, 1, d.n_audio_ctx)
+        kv = np.random.default_rng(0).standard_normal(kv_shape)
         session = DecoderSession(runner, {"cross_k": kv[0], "cross_v": kv[1]})
         assert (EMBEDDING_INPUT in session.inputs) == (embedding == "host")
         logits[embedding] = [session.step(token) for token in (3, 19999, 12000, 0)]
