@@ -440,6 +440,8 @@ def eval_wer(session: nox.Session) -> None:
     if not shutil.which("ffmpeg") or not all(path.is_file() for path in transcripts):
         install_apt(session, ["ffmpeg", *ASTERISK_APT])
     install_package(session, "whisper-ane")
+    # palettes need ane-core's compress extra; the PNG, whisper-ane's eval extra
+    session.install("-e", "packages/ane-core[compress]", "-e", "packages/whisper-ane[eval]")
     session.install("-e", "packages/ane-bench")
     weights = bundled_whisper_weights(session)
     variants = [word for c in EVAL_COMPRESSIONS for word in ("--variant", f"mil:fp16:{c}")]
