@@ -55,3 +55,21 @@ def test_transcribe_with_the_whisperkit_folder_as_whisperkit_drives_it(tiny_en_d
     (kept,) = os.listdir(tmp_path)  # the folder is kept for the next run
     assert os.listdir(tmp_path / kept) == ["openai_whisper-tiny.en"]  # named after --size
     assert file["precision"] == "fp16"
+
+
+def test_whisperkit_refuses_host_embedding_in_one_line_and_writes_nothing(tmp_path):
+    """WhisperKit's TextDecoder.swift feeds the token id (``input_ids`` int32), so the
+    layout cannot take ``--embedding host``: export and transcribe say so before any work."""
+    export = _run(
+        "export", "whisper", "--size", "tiny", "--weights", "random", "--layout", "whisperkit",
+        "-o", tmp_path / "out", "--embedding", "host",
+    )  # fmt: skip
+    transcribe = _run(
+        "transcribe", "whisper", "--size", "tiny", "--weights", "random", "--layout",
+        "whisperkit", "--backend", "mil", speech_path("jfk.flac"), "--embedding", "host",
+    )  # fmt: skip
+    for result, message in ((export, "input_ids, int32"), (transcribe, "no build options")):
+        assert result.exit_code == 2, result.output
+        assert message in result.output
+        assert len(result.output.strip().splitlines()) == 1, result.output
+    assert not (tmp_path / "out").exists()
