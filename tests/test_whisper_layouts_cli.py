@@ -59,7 +59,8 @@ def test_transcribe_with_the_whisperkit_folder_as_whisperkit_drives_it(tiny_en_d
 
 def test_whisperkit_refuses_host_embedding_in_one_line_and_writes_nothing(tmp_path):
     """WhisperKit's TextDecoder.swift feeds the token id (``input_ids`` int32), so the
-    layout cannot take ``--embedding host``: export and transcribe say so before any work."""
+    layout cannot take ``--embedding host``: export says why, transcribe refuses build options
+    with a layout, both before any work."""
     export = _run(
         "export", "whisper", "--size", "tiny", "--weights", "random", "--layout", "whisperkit",
         "-o", tmp_path / "out", "--embedding", "host",
