@@ -14,7 +14,7 @@ from ane_core.errors import UsageError
 from ane_core.layers import MASK_VALUE, chunk_sizes
 
 from whisper_ane.export.alignment_heads import format_alignment_heads
-from whisper_ane.export.host_embedding import EMBEDDING_INPUT, ROW_INDEXING, row_shape
+from whisper_ane.export.host_embedding import EMBEDDING_INPUT, ROW_INDEXING, TABLE_ITEM, row_shape
 from whisper_ane.export.materialize import component_state, materialize
 from whisper_ane.model.decoder import (
     AlignmentHeads,
@@ -263,7 +263,7 @@ def _token_input(
         EMBEDDING_INPUT,
         shape,
         "the token's embedding row at this position: "
-        f"{ROW_INDEXING[variant]} (table: package item token_embedding.npy)",
+        f"{ROW_INDEXING[variant]} (table: package item {TABLE_ITEM})",
     )
     return spec, table[token].detach().reshape(shape).clone()
 
