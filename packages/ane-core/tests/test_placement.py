@@ -8,15 +8,20 @@ import json
 import shutil
 import subprocess
 import sys
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from toy_packages import export_state_program, save_mil_program
 
 from ane_core._coremltools import coremltools
+from ane_core.fuzzing import check_damaged_read, damages
 from ane_core.inspect import inspect_package
 from ane_core.inspect.placement import (
+    CONDITION_VALUES,
     CONDITIONS,
     DEVICES,
     PlacementTableError,
@@ -153,6 +158,8 @@ def test_switches_along_program_order(devices, skipped, worst):
         (lambda r: r.update(when={"dtype_is": ["INT32"]}), "unknown conditions ['dtype_is']"),
         (lambda r: (r.pop("ops"), r.pop("when")), "matches every op"),
         (lambda r: r.update(colour="red"), "unknown keys ['colour']"),
+        (lambda r: r.update(when={"dim_over": "16384"}), "gives dim_over '16384', not a positive"),
+        (lambda r: r.update(when={"value_dependent": 1}), "not true or false"),
     ],
 )
 def test_bad_rows_are_one_line_errors(change, message):
@@ -174,6 +181,46 @@ def test_bad_table_files_are_one_line_errors(tmp_path):
     repeated.write_text(json.dumps({"rules": [GATHER, GATHER]}))
     with pytest.raises(PlacementTableError, match="repeats the rule ids"):
         load_table(repeated)
+
+
+def test_every_condition_has_its_value_checked():
+    assert set(CONDITION_VALUES) == set(CONDITIONS)
+
+
+@pytest.fixture(scope="module")
+def lookup_package(tmp_path_factory):
+    return _lookup_program(tmp_path_factory.mktemp("lookup"))
+
+
+@pytest.fixture(scope="module")
+def shipped_bytes():
+    return resources.files("ane_core.inspect").joinpath("placement_rules.json").read_bytes()
+
+
+@given(data=st.data())
+def test_damaged_table_property(shipped_bytes, lookup_package, data, tmp_path_factory):
+    """A damaged table file: one clean PlacementTableError naming it, or a table that
+    parses whole (a flip inside a claim or a number, a cut of trailing whitespace) and
+    predicts without error."""
+    name = "placement_rules.json"
+    damage = data.draw(damages({name: len(shipped_bytes)}, {name: [(0, len(shipped_bytes))]}))
+    root = tmp_path_factory.mktemp("table")
+    (root / name).write_bytes(shipped_bytes)
+    damage.apply(root)
+
+    def accept(table):
+        cut_blank = damage.kind == "truncate" and not shipped_bytes[damage.length :].strip()
+        assert damage.kind == "flip" or cut_blank, f"{damage} was not noticed"
+        assert all(rule.sources and rule.device in DEVICES for rule in table.rules)
+        predict_placement(read_program(load_spec(lookup_package)), table)
+
+    check_damaged_read(
+        lambda: load_table(root / name),
+        damage,
+        root,
+        file_bytes=len(shipped_bytes),
+        accept=accept,
+    )
 
 
 def test_wheel_ships_the_table(tmp_path):

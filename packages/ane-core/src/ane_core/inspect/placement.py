@@ -28,9 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from ane_core.errors import UsageError
+from ane_core.file_checks.lfs import refuse_lfs_pointer
 from ane_core.inspect.program import Function, Operation, Program, TensorInfo
 
 TABLE_NAME = "placement_rules.json"
+MAX_TABLE_BYTES = 1 << 20
+"""A table is a few kilobytes; anything past a megabyte is not one (and is not read)."""
 DEVICES = ("ane", "cpu-gpu", "unknown")
 ANE, OFF_ANE, UNKNOWN = DEVICES
 
@@ -151,6 +154,29 @@ CONDITIONS: dict[str, Callable[[_OpView, Any], bool]] = {
 }
 
 
+_FLAG, _NAMES, _COUNT = "true or false", "a list of names", "a positive integer"
+CONDITION_VALUES = {
+    "value_dependent": _FLAG,
+    "flexible_output": _FLAG,
+    "dtypes": _NAMES,
+    "output_dtypes": _NAMES,
+    "dynamic_params": _NAMES,
+    "dim_over": _COUNT,
+    "last_dim_over": _COUNT,
+    "rank_over": _COUNT,
+    "state_last_dim_not_multiple_of": _COUNT,
+}
+"""What each condition's value must be, checked when the table loads (not mid-prediction)."""
+
+
+def _valid_value(kind: str, value: Any) -> bool:
+    if kind == _FLAG:
+        return isinstance(value, bool)
+    if kind == _NAMES:
+        return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 def _fail(origin: str, where: str, problem: str) -> PlacementTableError:
     return PlacementTableError(
         f"{origin}: {where} {problem}.",
@@ -190,6 +216,9 @@ def _rule(row: Any, index: int, origin: str) -> PlacementRule:
     unknown_conditions = set(when) - set(CONDITIONS)
     if unknown_conditions:
         raise _fail(origin, where, f"has unknown conditions {sorted(unknown_conditions)}")
+    for key, value in when.items():
+        if not _valid_value(CONDITION_VALUES[key], value):
+            raise _fail(origin, where, f"gives {key} {value!r}, not {CONDITION_VALUES[key]}")
     if ops is None and not when:
         raise _fail(origin, where, "matches every op (give ops or when)")
     return PlacementRule(
@@ -223,12 +252,20 @@ def load_table(path: str | Path | None = None) -> PlacementTable:
     else:
         origin = str(path)
         try:
-            text = Path(path).read_text("utf-8")
+            refuse_lfs_pointer(path, PlacementTableError)
+            with open(path, "rb") as handle:
+                raw = handle.read(MAX_TABLE_BYTES + 1)
         except OSError as error:
             raise PlacementTableError(
                 f"cannot read the placement table {path}: {error.strerror or error}.",
                 "Pass an existing JSON file.",
             ) from None
+        if len(raw) > MAX_TABLE_BYTES:
+            raise _fail(origin, "the table", f"is larger than {MAX_TABLE_BYTES} bytes")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise _fail(origin, "the table", f"is not UTF-8 text (byte {error.start})") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
