@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+import zipfile
 from importlib import resources
 from pathlib import Path
 
@@ -224,18 +225,26 @@ def test_damaged_table_property(shipped_bytes, lookup_package, data, tmp_path_fa
 
 
 def test_wheel_ships_the_table(tmp_path):
-    """Built and installed as a wheel (not the editable checkout), the table still loads."""
+    """Built as a wheel (setuptools' own backend, as pip would) and unpacked where an install
+    puts it, not the editable checkout, the table still loads."""
     source = tmp_path / "src-copy"
     shutil.copytree(CORE / "src", source / "src", ignore=shutil.ignore_patterns("*.egg-info"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(CORE / name, source / name)
     wheels, site = tmp_path / "wheels", tmp_path / "site"
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    build = [*pip, "wheel", "--no-deps", "--no-build-isolation", str(source), "-w", str(wheels)]
-    subprocess.run(build, check=True, capture_output=True)
-    (wheel,) = wheels.glob("ane_core-*.whl")
-    install = [*pip, "install", "--no-deps", "--no-compile", "--target", str(site), str(wheel)]
-    subprocess.run(install, check=True, capture_output=True)
+    wheels.mkdir()
+    build = "import sys, setuptools.build_meta as b; print(b.build_wheel(sys.argv[1]))"
+    built = subprocess.run(
+        [sys.executable, "-c", build, str(wheels)],
+        cwd=source,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    wheel = wheels / built.stdout.strip().splitlines()[-1]
+    with zipfile.ZipFile(wheel) as archive:
+        assert "ane_core/inspect/placement_rules.json" in archive.namelist()
+        archive.extractall(site)  # a wheel's purelib files, as pip installs them
     probe = (
         "import ane_core, pathlib; from ane_core.inspect.placement import load_table; "
         "print(pathlib.Path(ane_core.__file__).parent.parent); print(len(load_table().rules))"
