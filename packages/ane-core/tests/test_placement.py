@@ -97,11 +97,13 @@ def test_a_rule_bites_and_removing_it_changes_the_prediction(tmp_path):
         ("add", "ane", "native"),
     ]
     assert with_rule.counts() == {"ane": 2, "cpu-gpu": 1, "unknown": 0}
-    assert with_rule.switches == 1 and with_rule.to_dict()["off_ane_by_rule"] == {"gather": 1}
+    assert with_rule.switches == 1 and with_rule.to_dict()["not_ane_by_rule"] == {"gather": 1}
 
     without = predict_placement(program, _table(NATIVE))
     assert [op.device for op in without.ops] == ["unknown", "ane", "ane"]
     assert without.switches == 0 and without.switches_if_unknown_off == 1
+    data = without.to_dict()
+    assert data["off_ane"] == [] and [op["op_type"] for op in data["unknown"]] == ["gather"]
 
 
 def test_first_matching_row_decides(tmp_path):

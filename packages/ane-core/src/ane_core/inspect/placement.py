@@ -365,8 +365,9 @@ class Placement:
             "switches_per_call": self.switches,
             "switches_if_unknown_off": self.switches_if_unknown_off,
             "switches_by_function": self.switches_by_function(),
-            "off_ane_by_rule": dict(self.by_rule().most_common()),
-            "off_ane": [op.to_dict() for op in self.ops if op.device != ANE],
+            "not_ane_by_rule": dict(self.by_rule().most_common()),
+            "off_ane": [op.to_dict() for op in self.ops if op.device == OFF_ANE],
+            "unknown": [op.to_dict() for op in self.ops if op.device == UNKNOWN],
             "rules": [r.to_dict() for r in self.table.rules if r.id in used],
             "summary": self.summary(),
         }

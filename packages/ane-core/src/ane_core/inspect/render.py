@@ -73,7 +73,9 @@ def _placement(report: InspectionReport) -> list[str]:
         shown = [op for op in off if (op.rule or "(no rule)") == rule_id]
         device = shown[0].device
         lines.append(f"  {rule_id} [{device}]: {count}")
-        if rule_id != "(no rule)":
+        if rule_id == "(no rule)":
+            lines.append("    why: no row of the table names these op types")
+        else:
             rule = placement.table.rule(rule_id)
             lines.append(f"    why: {rule.claim}")
             lines.append(f"    source: {'; '.join(s.name for s in rule.sources)}")
