@@ -27,6 +27,7 @@ from __future__ import annotations
 import gzip
 import re
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -149,6 +150,42 @@ def _inside(root: Path, name: str) -> bool:
     return bool(parts) and not Path(name).is_absolute() and ".." not in parts
 
 
+def _read_index(
+    index: Path,
+    root: Path,
+    *,
+    separator: str,
+    comment: str,
+    form: str,
+    locate: Callable[[str], Path | None],
+) -> tuple[list[Utterance | Skipped], set[str]]:
+    """The entries of a transcript file of ``NAME{separator}text`` lines, in line order, and
+    the names it gave; ``locate`` finds a name's audio under ``root`` (``None``: none)."""
+    entries: list[Utterance | Skipped] = []
+    seen: set[str] = set()
+    for number, line in enumerate(_read_text(index).splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith(comment):
+            continue
+        name, found, text = line.partition(separator)
+        name, text = name.strip(), " ".join(text.split())
+        where = f"line {number} of {index}"
+        if not found or not _inside(root, name):
+            entries.append(Skipped(name or where, f"{where} is not `{form}`"))
+            continue
+        if name in seen:
+            entries.append(Skipped(name, f"{where} repeats {name!r}"))
+            continue
+        seen.add(name)
+        audio = locate(name)
+        if audio is None:
+            entries.append(Skipped(name, f"no audio file for {name!r} in {root} ({where})"))
+        elif not text:
+            entries.append(Skipped(name, f"{audio}: no transcript ({where} is empty)"))
+        else:
+            entries.append(Utterance(name, audio, text))
+    return entries, seen
+
+
 def read_asterisk(
     sounds: str | Path, transcripts: str | Path, language: str | None = None
 ) -> Dataset:
@@ -158,29 +195,14 @@ def read_asterisk(
     root, index = Path(sounds), Path(transcripts)
     if not root.is_dir():
         raise UsageError(f"the sounds folder {root} does not exist.", "Pass the audio folder.")
-    entries: list[Utterance | Skipped] = []
-    seen: set[str] = set()
-    for number, line in enumerate(_read_text(index).splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith(";"):
-            continue
-        name, colon, text = line.partition(":")
-        name, text = name.strip(), text.strip()
-        where = f"line {number} of {index}"
-        if not colon or not _inside(root, name):
-            entries.append(Skipped(name or where, f"{where} is not `NAME: text`"))
-            continue
-        if name in seen:
-            entries.append(Skipped(name, f"{where} repeats {name!r}"))
-            continue
-        seen.add(name)
-        audio = _find_audio(root, name)
-        if audio is None:
-            entries.append(Skipped(name, f"no audio file {root / name}.* for {where}"))
-        elif not text:
-            entries.append(Skipped(name, f"{audio}: no transcript ({where} is empty)"))
-        else:
-            entries.append(Utterance(name, audio, text))
+    entries, seen = _read_index(
+        index,
+        root,
+        separator=":",
+        comment=";",
+        form="NAME: text",
+        locate=lambda name: _find_audio(root, name),
+    )
     for path in sorted(p for p in root.rglob("*") if p.suffix in AUDIO_SUFFIXES):
         name = path.relative_to(root).with_suffix("").as_posix()
         if name not in seen and path.is_file():
@@ -236,28 +258,14 @@ def read_tsv(table: str | Path, language: str | None = None) -> Dataset:
     """``AUDIO<TAB>TEXT`` lines (``AUDIO`` relative to the table's folder), in line order."""
     path = Path(table)
     root = path.parent
-    entries: list[Utterance | Skipped] = []
-    seen: set[str] = set()
-    for number, line in enumerate(_read_text(path).splitlines(), 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        name, tab, text = line.partition("\t")
-        name, text = name.strip(), " ".join(text.split())
-        where = f"line {number} of {path}"
-        if not tab or not _inside(root, name):
-            entries.append(Skipped(name or where, f"{where} is not `AUDIO<TAB>TEXT`"))
-            continue
-        if name in seen:
-            entries.append(Skipped(name, f"{where} repeats {name!r}"))
-            continue
-        seen.add(name)
-        audio = root / name
-        if not audio.is_file():
-            entries.append(Skipped(name, f"no audio file {audio} ({where})"))
-        elif not text:
-            entries.append(Skipped(name, f"{audio}: no transcript ({where})"))
-        else:
-            entries.append(Utterance(name, audio, text))
+    entries, _ = _read_index(
+        path,
+        root,
+        separator="\t",
+        comment="#",
+        form="AUDIO<TAB>TEXT",
+        locate=lambda name: root / name if (root / name).is_file() else None,
+    )
     return Dataset(str(path), language, tuple(entries))
 
 
