@@ -409,6 +409,34 @@ def decoder_costs(session: nox.Session) -> None:
     session.log("\n".join(lines))
 
 
+@nox.session(name="executor-speed", default=False)
+def executor_speed(session: nox.Session) -> None:
+    """The reference executor's two engines timed on the packages the issue named: the base
+    FP16 encoder (one 30 s window) and the tiny.en FP16 decoder (one token), from the bundled
+    real weights (`python -m ane_core.executor.speed`: median of 5 calls after a warm-up,
+    each engine, and torch's speed-up over numpy). Writes executor-speed-results/speed.json.
+    Extra arguments go to the command (`nox -s executor-speed -- --repeat 10`). Figures, not
+    assertions: the ops' agreement is tested in the suites."""
+    install_package(session, "whisper-ane")
+    session.install("-e", "packages/ane-bench")
+    weights = bundled_whisper_weights(session)
+    out = Path(session.create_tmp()) / "executor-speed"
+    exports = [("base", "encoder", "encoder"), ("tiny.en", "decoder", "decoder")]
+    packages = []
+    for size, component, stem in exports:
+        session.run(
+            "ane", "export", "whisper", "--size", size, "--checkpoint", weights[size],
+            "--component", component, "-o", str(out), "--quiet", "--force",
+        )  # fmt: skip
+        packages.append(str(out / f"whisper-{size}-{stem}-ane-fp16.mlpackage"))
+    results = Path("executor-speed-results")
+    results.mkdir(exist_ok=True)
+    session.run(
+        "python", "-m", "ane_core.executor.speed", *packages,
+        "--json", str(results / "speed.json"), *session.posargs,
+    )  # fmt: skip
+
+
 # Debian's Asterisk prompts (CC-BY-SA-3.0): studio-recorded English and Spanish prompts as
 # 16 kHz G.722, and their transcripts; `ane eval whisper asterisk:LANG` reads them.
 ASTERISK_APT = [
