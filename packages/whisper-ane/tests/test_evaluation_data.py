@@ -235,6 +235,9 @@ def test_whispers_normalizers_by_language():
     assert isinstance(normalizer("es"), BasicTextNormalizer)
     assert isinstance(normalizer(None), BasicTextNormalizer)
     assert normalizer("en")("Mr. Smith, you're late!") == "mister smith you are late"
+    assert normalizer("es")("Su número.").split() == ["su", "número"]
+    # Debian's Spanish prompts write "numero": scored without accents on both sides
+    assert normalizer("es", remove_diacritics=True)("Su número.").split() == ["su", "numero"]
 
 
 def test_cache_survives_a_torn_last_line(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from ane_core.architecture import Architecture, ExportableModel, Layout, LayoutPlan
@@ -198,17 +199,21 @@ class WhisperArchitecture(Architecture):
         transcripts: str | None = None,
         min_words: int = 1,
         limit: int | None = None,
+        remove_diacritics: bool = False,
         progress: Any = None,
         note: Any = None,
     ) -> dict[str, Any]:
         """``ane eval whisper``: WER of ``variants`` (``BACKEND:PRECISION:COMPRESSION:LAYOUT``)
         beside stock openai-whisper on ``dataset`` (``asterisk:LANG``, a folder, a TSV; see
-        :mod:`whisper_ane.evaluation`); the report, with its plain-text ``table``."""
+        :mod:`whisper_ane.evaluation`); the report, with its plain-text ``table``.
+        ``remove_diacritics``: score without accents (``asterisk:es`` does by itself)."""
         chosen = select(
             open_dataset(dataset, language=language, transcripts=transcripts),
             min_words=min_words,
             limit=limit,
         )
+        if remove_diacritics:
+            chosen = replace(chosen, remove_diacritics=True)
         report = evaluate_variants(
             self,
             chosen,

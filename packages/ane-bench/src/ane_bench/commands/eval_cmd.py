@@ -117,6 +117,11 @@ class ProgressBar:
     show_default=True,
     help="Report (eval.json, eval.md, wer.png), per-variant caches and kept packages.",
 )
+@click.option(
+    "--remove-diacritics",
+    is_flag=True,
+    help="Score without accents, for references written without them (asterisk:es does).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def eval_command(
     architecture,
@@ -132,6 +137,7 @@ def eval_command(
     limit,
     jobs,
     output_dir,
+    remove_diacritics,
     quiet,
 ) -> None:
     """Word error rate of ARCHITECTURE's variants beside its stock model on DATASET.
@@ -165,6 +171,7 @@ def eval_command(
             transcripts=str(transcripts) if transcripts else None,
             min_words=min_words,
             limit=limit,
+            remove_diacritics=remove_diacritics,
             progress=bar,
             note=bar.note,
         )

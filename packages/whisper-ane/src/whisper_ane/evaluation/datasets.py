@@ -52,6 +52,11 @@ DEBIAN_ASTERISK = {
 g722`` (16 kHz G.722 audio, under ``LANG_*_Allison``, which the ``sounds/LANG`` alternative
 points to) install, per language: what ``asterisk:LANG`` names."""
 
+ACCENTLESS_ASTERISK = frozenset({"es"})
+"""Debian's prompts whose transcripts write most words without their accents ("numero",
+"contrasena", "extension" for what is said and what whisper writes as "número"): scored with
+diacritics removed from both sides, or each such word would count as an error."""
+
 ASTERISK_PACKAGES = "apt-get install asterisk-core-sounds-{lang} asterisk-core-sounds-{lang}-g722"
 
 _ANNOTATION = re.compile(r"\[[^\]]*\]|\([^)]*\)")
@@ -86,6 +91,9 @@ class Dataset:
     entries: tuple[Utterance | Skipped, ...]
     excluded: dict[str, int] = field(default_factory=dict)
     """How many utterances :func:`select` left out, by reason (not errors: the run's size)."""
+    remove_diacritics: bool = False
+    """Score without accents (references written without them; see
+    :data:`ACCENTLESS_ASTERISK`)."""
 
     @property
     def utterances(self) -> tuple[Utterance, ...]:
@@ -224,7 +232,11 @@ def read_asterisk_debian(language: str) -> Dataset:
             ASTERISK_PACKAGES.format(lang=language) + ".",
         )
     dataset = read_asterisk(sounds, transcripts, language)
-    return replace(dataset, name=f"asterisk:{language}")
+    return replace(
+        dataset,
+        name=f"asterisk:{language}",
+        remove_diacritics=language in ACCENTLESS_ASTERISK,
+    )
 
 
 def read_folder(folder: str | Path, language: str | None = None) -> Dataset:

@@ -29,7 +29,7 @@ from whisper_ane.evaluation.datasets import Dataset, Skipped, spoken_text
 from whisper_ane.evaluation.report import write_report
 from whisper_ane.evaluation.runner import VariantJob, build, transcribe_all
 from whisper_ane.evaluation.variants import STOCK_VARIANT, Variant, parse_variant
-from whisper_ane.evaluation.wer import WordCounts, normalizer, total, word_counts
+from whisper_ane.evaluation.wer import WordCounts, describe, normalizer, total, word_counts
 from whisper_ane.runtime.package_backend import PACKAGE_BACKENDS, PACKAGES_DIR_ENV
 from whisper_ane.weights.source import LoadedWeights
 
@@ -113,7 +113,7 @@ def evaluate(
     options = dict(build_options or {})
     say = note or (lambda line: None)
     output = Path(output_dir)
-    norm = normalizer(dataset.language)
+    norm = normalizer(dataset.language, dataset.remove_diacritics)
     skipped: list[Skipped] = list(dataset.skipped)
     usable: list[CheckedAudio] = []
     references: dict[str, str] = {}
@@ -155,7 +155,7 @@ def evaluate(
             )
             wall[variant] = time.perf_counter() - start
     report = _report(dataset, chosen, usable, references, runs, wall, skipped, weights, size)
-    report["normalizer"] = type(norm).__name__
+    report["normalizer"] = describe(dataset.language, dataset.remove_diacritics)
     report["jobs"] = jobs
     report["build_options"] = {k: repr(v) for k, v in options.items()}
     write_report(report, output)
@@ -219,7 +219,7 @@ def _report(
     weights: LoadedWeights,
     size: str | None,
 ) -> dict[str, Any]:
-    norm = normalizer(dataset.language)
+    norm = normalizer(dataset.language, dataset.remove_diacritics)
     stock = {u: norm(r["text"]) for u, r in runs[STOCK_VARIANT].items()}
     audio_seconds = sum(item.seconds for item in usable)
     summaries = []

@@ -22,12 +22,19 @@ Normalizer = Callable[[str], str]
 
 
 @cache
-def normalizer(language: str | None) -> Normalizer:
-    """``EnglishTextNormalizer`` for ``en`` (spellings, numbers, contractions), else
-    ``BasicTextNormalizer`` (lower case, no punctuation or symbols; accents kept)."""
+def normalizer(language: str | None, remove_diacritics: bool = False) -> Normalizer:
+    """``EnglishTextNormalizer`` for ``en`` (spellings, numbers, contractions; it removes
+    diacritics itself), else ``BasicTextNormalizer`` (lower case, no punctuation or symbols;
+    accents kept unless ``remove_diacritics``)."""
     if language == "en":
         return EnglishTextNormalizer()
-    return BasicTextNormalizer()
+    return BasicTextNormalizer(remove_diacritics=remove_diacritics)
+
+
+def describe(language: str | None, remove_diacritics: bool = False) -> str:
+    """The normalizer's name as reports give it."""
+    name = type(normalizer(language, remove_diacritics)).__name__
+    return f"{name}(remove_diacritics=True)" if remove_diacritics and language != "en" else name
 
 
 @dataclass(frozen=True)
