@@ -29,7 +29,7 @@ from whisper_ane.evaluation.datasets import Dataset, Skipped, spoken_text
 from whisper_ane.evaluation.report import write_report
 from whisper_ane.evaluation.runner import VariantJob, build, transcribe_all
 from whisper_ane.evaluation.variants import STOCK_VARIANT, Variant, parse_variant
-from whisper_ane.evaluation.wer import WordCounts, describe, normalizer, total, word_counts
+from whisper_ane.evaluation.wer import WordCounts, normalizer, total, word_counts
 from whisper_ane.runtime.package_backend import PACKAGE_BACKENDS, PACKAGES_DIR_ENV
 from whisper_ane.weights.source import LoadedWeights
 
@@ -155,7 +155,7 @@ def evaluate(
             )
             wall[variant] = time.perf_counter() - start
     report = _report(dataset, chosen, usable, references, runs, wall, skipped, weights, size)
-    report["normalizer"] = describe(dataset.language, dataset.remove_diacritics)
+    report["normalizer"] = norm.name
     report["jobs"] = jobs
     report["build_options"] = {k: repr(v) for k, v in options.items()}
     write_report(report, output)

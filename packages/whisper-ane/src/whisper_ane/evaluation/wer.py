@@ -18,7 +18,23 @@ from functools import cache
 import jiwer
 from whisper.normalizers import BasicTextNormalizer, EnglishTextNormalizer
 
-Normalizer = Callable[[str], str]
+
+@dataclass(frozen=True)
+class Normalizer:
+    """One of whisper's normalizers, its words joined by one space (whisper's leave a space
+    where a final stop was, so texts compare equal only once it is gone)."""
+
+    whisper: Callable[[str], str]
+    remove_diacritics: bool = False
+
+    def __call__(self, text: str) -> str:
+        return " ".join(self.whisper(text).split())
+
+    @property
+    def name(self) -> str:
+        """As reports give it."""
+        name = type(self.whisper).__name__
+        return f"{name}(remove_diacritics=True)" if self.remove_diacritics else name
 
 
 @cache
@@ -27,14 +43,8 @@ def normalizer(language: str | None, remove_diacritics: bool = False) -> Normali
     diacritics itself), else ``BasicTextNormalizer`` (lower case, no punctuation or symbols;
     accents kept unless ``remove_diacritics``)."""
     if language == "en":
-        return EnglishTextNormalizer()
-    return BasicTextNormalizer(remove_diacritics=remove_diacritics)
-
-
-def describe(language: str | None, remove_diacritics: bool = False) -> str:
-    """The normalizer's name as reports give it."""
-    name = type(normalizer(language, remove_diacritics)).__name__
-    return f"{name}(remove_diacritics=True)" if remove_diacritics and language != "en" else name
+        return Normalizer(EnglishTextNormalizer())
+    return Normalizer(BasicTextNormalizer(remove_diacritics=remove_diacritics), remove_diacritics)
 
 
 @dataclass(frozen=True)
