@@ -474,11 +474,14 @@ def eval_wer(session: nox.Session) -> None:
     weights = bundled_whisper_weights(session)
     variants = [word for c in EVAL_COMPRESSIONS for word in ("--variant", f"mil:fp16:{c}")]
     settings = ["--min-words", "4", "--jobs", str(os.cpu_count() or 1), *session.posargs]
+    results = Path("eval-results")
+    # one export per size and compression, shared by the English and Spanish runs
+    env = {"ANE_PACKAGES_DIR": os.environ.get("ANE_PACKAGES_DIR", str(results / "packages"))}
     for size, dataset in EVAL_RUNS:
-        out = Path("eval-results") / f"{size}-{dataset.partition(':')[2]}"
+        out = results / f"{size}-{dataset.partition(':')[2]}"
         session.run(
             "ane", "eval", "whisper", dataset, "--size", size, "--checkpoint", weights[size],
-            *variants, "-o", str(out), *settings,
+            *variants, "-o", str(out), *settings, env=env,
         )  # fmt: skip
 
 
