@@ -272,3 +272,33 @@ def test_a_dataset_with_nothing_to_evaluate_is_one_line(tmp_path):
         )
     assert len(notes) == 1 and str(tmp_path / "a.wav") in notes[0]
     assert not (tmp_path / "out").exists()  # nothing written
+
+
+@pytest.fixture(scope="module")
+def labelled_folder(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("folder")
+    for name, text in (("one", "the first thing said"), ("two", "and the second one")):
+        (root / f"{name}.wav").write_bytes(b"RIFF")
+        (root / f"{name}.txt").write_text(text + "\n", encoding="utf-8")
+    return root
+
+
+@given(damage=st.data())
+def test_a_damaged_txt_is_read_or_skipped_naming_it(labelled_folder, damage):
+    names = ("one.txt", "two.txt")
+    sizes = {name: (labelled_folder / name).stat().st_size for name in names}
+    chosen = damage.draw(damages(sizes, {name: [(0, size)] for name, size in sizes.items()}))
+    with damaged_copy(labelled_folder, chosen) as root:
+        dataset = read_folder(root)
+        _accept(dataset)
+        damaged = Path(chosen.file).with_suffix(".wav").name
+        entry = next(e for e in dataset.entries if e.id == damaged)
+        if isinstance(entry, Skipped):
+            assert str(root / chosen.file) in entry.reason or "empty" in entry.reason
+            if chosen.kind == "lfs":
+                assert "Git LFS pointer" in entry.reason
+        else:
+            assert chosen.kind != "lfs", "a Git LFS pointer was read as a transcript"
+            raw = (root / chosen.file).read_bytes().decode("utf-8")
+            assert entry.text == " ".join(raw.split())
+        assert len(dataset.entries) == 2

@@ -241,7 +241,8 @@ def read_asterisk_debian(language: str) -> Dataset:
 
 def read_folder(folder: str | Path, language: str | None = None) -> Dataset:
     """Audio files under ``folder`` (any depth), each with a ``.txt`` of the same stem beside
-    it, in sorted path order; an audio file without one is skipped."""
+    it, in sorted path order; an audio file without one, or with one that cannot be read, is
+    skipped."""
     root = Path(folder)
     if not root.is_dir():
         raise UsageError(f"the dataset folder {root} does not exist.", "Pass a folder.")
@@ -254,10 +255,10 @@ def read_folder(folder: str | Path, language: str | None = None) -> Dataset:
         if not text_file.is_file():
             entries.append(Skipped(name, f"{path}: no transcript {text_file.name} beside it"))
             continue
-        try:
-            text = " ".join(text_file.read_text(encoding="utf-8").split())
-        except (OSError, UnicodeDecodeError) as error:
-            entries.append(Skipped(name, f"{text_file}: unreadable transcript ({brief(error)})"))
+        try:  # the checks of every transcript file: size, Git LFS pointer, UTF-8
+            text = " ".join(_read_text(text_file).split())
+        except UsageError as error:
+            entries.append(Skipped(name, str(error)))
             continue
         if not text:
             entries.append(Skipped(name, f"{path}: its transcript {text_file.name} is empty"))
