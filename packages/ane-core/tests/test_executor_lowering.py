@@ -23,7 +23,6 @@ from ane_core.testing import ToyArchitecture
 
 ct = coremltools()
 from coremltools.converters.mil import Builder as mb  # noqa: E402
-from coremltools.converters.mil.mil import types  # noqa: E402
 
 
 def test_torch_rounding_to_float16_is_bit_identical_to_the_oracle():
@@ -115,28 +114,6 @@ def test_accumulating_bound_is_finite_and_exact_ops_are_not_accumulating():
     assert {"conv", "matmul", "einsum", "softmax", "layer_norm", "reduce_sum"} <= ACCUMULATING
     assert not {"add", "mul", "reshape", "select", "gather", "concat"} & ACCUMULATING
     assert set(lowered_ops()) >= ACCUMULATING
-
-
-def test_stateful_program_lowered_writes_the_callers_state():
-    @mb.program(
-        input_specs=[
-            mb.StateTensorSpec(shape=(2, 3), dtype=types.fp16),
-            mb.TensorSpec(shape=(2, 3), dtype=types.fp16),
-        ],
-        opset_version=ct.target.iOS18,
-    )
-    def program(cache, x):
-        total = mb.add(x=mb.read_state(input=cache), y=x)
-        mb.coreml_update_state(state=cache, value=total)
-        return mb.mul(x=total, y=np.float16(2.0), name="y")
-
-    for engine in (Program(program), LoweredProgram(program)):
-        state = engine.new_state()
-        x = np.full((2, 3), 1.5, dtype=np.float16)
-        engine({"x": x}, state=state)
-        second = engine({"x": x}, state=state)["y"]
-        np.testing.assert_array_equal(state["cache"], np.full((2, 3), 3.0, np.float16))
-        np.testing.assert_array_equal(second, np.full((2, 3), 6.0, np.float16))
 
 
 def test_ops_without_a_lowering_run_their_numpy_op():

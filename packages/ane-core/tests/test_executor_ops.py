@@ -385,7 +385,10 @@ def test_affine_dequantize_and_ios16_lut():
     close(list(Program(program)({"x": x}).values())[0], x + expected_w + expected_t)
 
 
-def test_stateful_program_accumulates_in_caller_state():
+@pytest.mark.parametrize("engine", [Program, LoweredProgram])
+def test_stateful_program_accumulates_in_caller_state(engine):
+    """Both engines write the caller's state buffer, as Core ML's MLState."""
+
     @mb.program(
         input_specs=[
             mb.StateTensorSpec(shape=(2, 3), dtype=types.fp16),
@@ -398,7 +401,7 @@ def test_stateful_program_accumulates_in_caller_state():
         mb.coreml_update_state(state=cache, value=total)
         return mb.mul(x=total, y=np.float16(2.0))
 
-    executor = Program(program)
+    executor = engine(program)
     state = executor.new_state()
     x = np.full((2, 3), 1.5, dtype=np.float16)
     executor({"x": x}, state=state)
