@@ -46,6 +46,13 @@ class _Step:
     moves_data: bool = False
     release: tuple[str, ...] = ()
 
+    def arguments(self, env: dict[str, Any]) -> dict[str, Any]:
+        """The op's keyword arguments, read from ``env`` (variadic inputs as tuples)."""
+        return {
+            param: env[ref] if isinstance(ref, str) else tuple(env[n] for n in ref)
+            for param, ref in self.args.items()
+        }
+
 
 def _types():
     return coremltools().converters.mil.mil.types
@@ -158,12 +165,8 @@ class Program:
     def _evaluate(step: _Step, function: OpFunction, env: dict[str, Any]) -> tuple[Any, ...]:
         """Call ``function`` (the step's op, or its lowering) on the step's arguments from
         ``env``; an op that fails is named in the error."""
-        kwargs = {
-            param: env[ref] if isinstance(ref, str) else tuple(env[n] for n in ref)
-            for param, ref in step.args.items()
-        }
         try:
-            result = function(**kwargs)
+            result = function(**step.arguments(env))
         except AneError:
             raise
         except Exception as error:

@@ -97,10 +97,7 @@ def compare_ops(
         env.update(state)
     differences = []
     for function, step in program._functions:
-        kwargs = {
-            param: env[ref] if isinstance(ref, str) else tuple(env[n] for n in ref)
-            for param, ref in step.args.items()
-        }
+        kwargs = step.arguments(env)
         lowered_kwargs = {
             param: tuple(_argument(v) for v in value)
             if isinstance(value, tuple)

@@ -56,26 +56,27 @@ def _channel_shape(ndim: int) -> tuple[int, ...]:
     return (1, -1) + (1,) * (ndim - 2)
 
 
-@register("batch_norm", accumulates=True)
-def batch_norm(x, mean, variance, gamma=None, beta=None, epsilon=1e-5):
-    shape = _channel_shape(x.ndim)
-    y = (x - mean.reshape(shape)) / torch.sqrt(variance.reshape(shape) + epsilon)
+def _channel_affine(y: torch.Tensor, gamma, beta) -> torch.Tensor:
+    """``y * gamma + beta`` per channel (axis 1), each optional: batch and instance norm."""
+    shape = _channel_shape(y.ndim)
     if gamma is not None:
         y = y * gamma.reshape(shape)
     if beta is not None:
         y = y + beta.reshape(shape)
     return y
+
+
+@register("batch_norm", accumulates=True)
+def batch_norm(x, mean, variance, gamma=None, beta=None, epsilon=1e-5):
+    shape = _channel_shape(x.ndim)
+    y = (x - mean.reshape(shape)) / torch.sqrt(variance.reshape(shape) + epsilon)
+    return _channel_affine(y, gamma, beta)
 
 
 @register("instance_norm", accumulates=True)
 def instance_norm(x, gamma=None, beta=None, epsilon=1e-5):
     y = layer_norm(x, axes=list(range(2, x.ndim)), epsilon=epsilon)
-    shape = _channel_shape(x.ndim)
-    if gamma is not None:
-        y = y * gamma.reshape(shape)
-    if beta is not None:
-        y = y + beta.reshape(shape)
-    return y
+    return _channel_affine(y, gamma, beta)
 
 
 @register("l2_norm", accumulates=True)
